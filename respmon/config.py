@@ -1,0 +1,165 @@
+"""Strict configuration: every key the program reads, its type, range and default.
+
+`config.yaml` at the top of the repository documents each key. Loading refuses unknown keys,
+wrong types and out-of-range values with one line naming the file line, the key and the reason,
+so a typo in a bedside box's config never silently falls back to a default.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import yaml
+
+from respmon.errors import UsageError
+from sim.script import parse_script
+
+DEPTH_FPS_MODES = (6, 15, 30, 60, 90)  # the D4xx depth stream's frame rates
+
+
+@dataclass(frozen=True)
+class Setting:
+    kind: type
+    default: Any
+    minimum: float | None = None
+    maximum: float | None = None
+    choices: tuple | None = None
+    # Raises ValueError with the reason when a value of the right type is still unusable.
+    check: Callable[[Any], Any] | None = None
+
+
+SCHEMA: dict[str, Any] = {
+    "signal": {
+        "rate_hz": Setting(float, 10.0, minimum=1.0, maximum=100.0),
+    },
+    "simulation": {
+        "recording": {
+            "width": Setting(int, 424, minimum=64, maximum=1280),
+            "height": Setting(int, 240, minimum=48, maximum=720),
+            "fps": Setting(int, 15, choices=DEPTH_FPS_MODES),
+            "distance_m": Setting(float, 1.2, minimum=0.5, maximum=3.0),
+            "tilt_deg": Setting(float, 0.0, minimum=0.0, maximum=30.0),
+        },
+        "demo": {
+            "script": Setting(
+                str,
+                "eupnea@14:60,central_apnea:25,eupnea:60,motion:4,absent:20",
+                check=parse_script,
+            ),
+            "seed": Setting(int, 1, minimum=0, maximum=2**32 - 1),
+        },
+    },
+}
+
+
+class ConfigError(UsageError):
+    pass
+
+
+def check_value(setting: Setting, value: Any, where: str) -> Any:
+    if setting.kind is float and isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)
+    wrong_bool = isinstance(value, bool) and setting.kind is not bool
+    if wrong_bool or not isinstance(value, setting.kind):
+        raise ConfigError(f"{where}: must be {setting.kind.__name__}, got {value!r}")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ConfigError(f"{where}: must be a finite number, got {value!r}")
+    if setting.choices is not None and value not in setting.choices:
+        allowed = ", ".join(str(c) for c in setting.choices)
+        raise ConfigError(f"{where}: must be one of {allowed}, got {value!r}")
+    if setting.minimum is not None and value < setting.minimum:
+        raise ConfigError(f"{where}: must be >= {setting.minimum}, got {value!r}")
+    if setting.maximum is not None and value > setting.maximum:
+        raise ConfigError(f"{where}: must be <= {setting.maximum}, got {value!r}")
+    if setting.check is not None:
+        try:
+            setting.check(value)
+        except ValueError as exc:
+            raise ConfigError(f"{where}: {exc}") from None
+    return value
+
+
+def _defaults(schema: dict[str, Any]) -> dict[str, Any]:
+    return {
+        key: _defaults(entry) if isinstance(entry, dict) else entry.default
+        for key, entry in schema.items()
+    }
+
+
+def _validate(node: yaml.Node, schema: dict[str, Any], path: str, source: str) -> dict[str, Any]:
+    where = f"{source}:{node.start_mark.line + 1}: {path or 'top level'}"
+    if not isinstance(node, yaml.MappingNode):
+        raise ConfigError(f"{where}: must be a mapping of keys")
+    values = _defaults(schema)
+    seen: set[str] = set()
+    constructor = yaml.constructor.SafeConstructor()
+    for key_node, value_node in node.value:
+        key = key_node.value
+        dotted = f"{path}.{key}" if path else str(key)
+        at = f"{source}:{key_node.start_mark.line + 1}: {dotted}"
+        if key not in schema:
+            known = ", ".join(sorted(schema))
+            raise ConfigError(f"{at}: unknown key (known here: {known})")
+        if key in seen:
+            raise ConfigError(f"{at}: key given twice")
+        seen.add(key)
+        entry = schema[key]
+        if isinstance(entry, dict):
+            values[key] = _validate(value_node, entry, dotted, source)
+        else:
+            if not isinstance(value_node, yaml.ScalarNode):
+                raise ConfigError(f"{at}: must be a single {entry.kind.__name__}")
+            values[key] = check_value(entry, constructor.construct_object(value_node), at)
+    return values
+
+
+def _namespace(values: dict[str, Any]) -> SimpleNamespace:
+    return SimpleNamespace(
+        **{k: _namespace(v) if isinstance(v, dict) else v for k, v in values.items()}
+    )
+
+
+def default_config() -> SimpleNamespace:
+    """The built-in defaults; `config.yaml` as shipped states exactly these."""
+    return _namespace(_defaults(SCHEMA))
+
+
+def parse_config(text: str, source: str = "<config>") -> SimpleNamespace:
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = f":{mark.line + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ConfigError(f"{source}{line}: not valid YAML: {problem}") from None
+    if root is None:
+        return default_config()
+    return _namespace(_validate(root, SCHEMA, "", source))
+
+
+def load_config(path: str | Path | None) -> SimpleNamespace:
+    """Load and check a config file; None means the built-in defaults."""
+    if path is None:
+        return default_config()
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: config file not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read config file: {exc}") from None
+    return parse_config(text, str(path))
+
+
+def schema_keys(schema: dict[str, Any] | None = None, prefix: str = "") -> list[str]:
+    """Every dotted key of the schema, leaves only."""
+    keys: list[str] = []
+    for key, entry in (schema or SCHEMA).items():
+        dotted = f"{prefix}{key}"
+        keys.extend(schema_keys(entry, dotted + ".") if isinstance(entry, dict) else [dotted])
+    return keys
