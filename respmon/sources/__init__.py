@@ -1,0 +1,1 @@
+"""Sources of depth frames: recordings (and, elsewhere, live cameras)."""
