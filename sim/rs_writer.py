@@ -17,13 +17,14 @@ from sim.scene import Intrinsics
 
 _METADATA_RE = re.compile(rb"Frame number=(\d+);.*?;timestamp=([0-9.eE+-]+);")
 _CDR_LE = b"\x00\x01\x00\x00"  # CDR little-endian encapsulation header
+FIRST_FRAME_NUMBER = 0
 
 
 def write_depth_recording(
     path: Path, frames: Iterable[np.ndarray], intrinsics: Intrinsics, fps: int, depth_units_m: float = 0.001
 ) -> int:
     """Record uint16 depth frames (H, W) as a ``.db3`` that plays back like a camera's; returns the
-    number of frames written. Frame ``i`` gets frame number ``i`` and timestamp ``i * 1000 / fps`` ms."""
+    number of frames written. Frame ``i`` (from FIRST_FRAME_NUMBER) gets frame number ``i`` and timestamp ``i * 1000 / fps`` ms."""
     path = Path(path)
     if path.suffix != ".db3":
         raise ValueError(f"recording path must end in .db3 (librealsense records only rosbag2): {path}")
@@ -66,7 +67,7 @@ def _record(path: Path, frames: Iterable[np.ndarray], k: Intrinsics, fps: int, d
     sensor.start(lambda frame: None)
     n_written = 0
     try:
-        for frame_number, depth in enumerate(frames):
+        for frame_number, depth in enumerate(frames, start=FIRST_FRAME_NUMBER):
             depth = np.ascontiguousarray(depth)
             if depth.dtype != np.uint16 or depth.shape != (k.height, k.width):
                 raise ValueError(

@@ -1,0 +1,123 @@
+"""`respmon` command line: one subcommand per job, one clear line and exit 2 on bad input."""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+from pathlib import Path
+
+from respmon import __version__
+from respmon.errors import UsageError
+from respmon.patterns import PATTERNS
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, no usage block
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {text!r}")
+    return value
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive whole number, got {text!r}")
+    return value
+
+
+def _seed(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if not 0 <= value < 2**32:
+        raise argparse.ArgumentTypeError(f"must be 0 to {2**32 - 1}, got {text!r}")
+    return value
+
+
+def _add_config(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--config", type=Path, default=None,
+        help="config file (default: the built-in defaults, which config.yaml as shipped states)",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="respmon", description="Contactless respiratory monitoring from a RealSense depth camera.")
+    parser.add_argument("--version", action="version", version=f"respmon {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    commands.required = True
+
+    simulate = commands.add_parser("simulate", help="generate RSM signals or synthetic depth recordings")
+    kinds = simulate.add_subparsers(dest="kind", metavar="KIND", parser_class=_Parser)
+    kinds.required = True
+
+    signals = kinds.add_parser("signals", help="breathing signals from the Respiratory Simulation Model")
+    signals.add_argument("--pattern", required=True, choices=PATTERNS + ("all",), metavar="NAME|all",
+                         help=f"one of: {', '.join(PATTERNS)}, or all")
+    signals.add_argument("--count", type=_positive_int, required=True, help="signals per pattern")
+    signals.add_argument("--mode", choices=("authors", "physiological"), default="authors",
+                         help="authors: their MATLAB model; physiological: chest displacement in mm")
+    signals.add_argument("--authors-version", choices=("2019", "2020"), default="2020",
+                         help="which release of the authors' code (2019 wrote their Breathing_TRAIN.csv)")
+    signals.add_argument("--duration", type=_positive_float, default=60.0, help="seconds per signal")
+    signals.add_argument("--rate-hz", type=_positive_float, default=None,
+                         help="sample rate (default: signal.rate_hz from the config)")
+    signals.add_argument("--seed", type=_seed, default=0)
+    signals.add_argument("--out", type=Path, required=True, help="FILE.csv (authors' layout) or FILE.npz")
+    _add_config(signals)
+
+    recording = kinds.add_parser("recording", help="a synthetic RealSense depth recording (.db3) and its truth")
+    recording.add_argument("--script", required=True,
+                           help="segments NAME[@RATE]:SECONDS, e.g. eupnea@14:60,central_apnea:25,motion:4,absent:20")
+    recording.add_argument("--out", type=Path, required=True, help="FILE.db3; FILE.truth.json is written beside it")
+    recording.add_argument("--width", type=_positive_int, default=None)
+    recording.add_argument("--height", type=_positive_int, default=None)
+    recording.add_argument("--fps", type=_positive_int, default=None)
+    recording.add_argument("--distance-m", type=_positive_float, default=None, help="camera to mattress")
+    recording.add_argument("--tilt-deg", type=float, default=None, help="camera tilt from straight down")
+    recording.add_argument("--seed", type=_seed, default=0)
+    _add_config(recording)
+
+    demo = commands.add_parser(
+        "demo", help="generate the configured synthetic recording and replay it through the pipeline")
+    demo.add_argument("--keep", type=Path, default=None, metavar="DIR",
+                      help="keep the recording in DIR (default: a temporary folder, removed after)")
+    _add_config(demo)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "simulate":
+            from respmon import simulate_cmd
+
+            return simulate_cmd.run(args)
+        if args.command == "demo":
+            from respmon import demo
+
+            return demo.run(args)
+    except UsageError as exc:
+        print(f"respmon: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("respmon: interrupted", file=sys.stderr)
+        return 130
+    raise AssertionError(f"unhandled command {args.command}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
