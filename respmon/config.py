@@ -31,11 +31,42 @@ class Setting:
     choices: tuple | None = None
     # Raises ValueError with the reason when a value of the right type is still unusable.
     check: Callable[[Any], Any] | None = None
+    nullable: bool = False  # `null` allowed (means "not set")
+
+
+def _check_box(value: Any) -> None:
+    if not (isinstance(value, list) and len(value) == 4 and all(type(v) is int for v in value)):
+        raise ValueError("must be null or [x0, y0, x1, y1] in whole pixels")
+    x0, y0, x1, y1 = value
+    if not (0 <= x0 < x1 and 0 <= y0 < y1):
+        raise ValueError(f"must have 0 <= x0 < x1 and 0 <= y0 < y1, got {value}")
 
 
 SCHEMA: dict[str, Any] = {
+    "camera": {
+        "serial": Setting(str, ""),
+        "width": Setting(int, 424, minimum=64, maximum=1280),
+        "height": Setting(int, 240, minimum=48, maximum=720),
+        "fps": Setting(int, 15, choices=DEPTH_FPS_MODES),
+    },
+    "region": {
+        "fixed_box_px": Setting(list, None, nullable=True, check=_check_box),
+        "search_window_s": Setting(float, 15.0, minimum=8.0, maximum=60.0),
+        "search_interval_s": Setting(float, 2.0, minimum=0.5, maximum=60.0),
+        "refresh_s": Setting(float, 60.0, minimum=10.0, maximum=3600.0),
+        "motion_threshold_mm": Setting(float, 25.0, minimum=5.0, maximum=500.0),
+        "motion_share": Setting(float, 0.03, minimum=0.001, maximum=0.5),
+        "motion_hold_s": Setting(float, 2.0, minimum=0.0, maximum=30.0),
+        "absent_depth_increase_mm": Setting(float, 60.0, minimum=10.0, maximum=1000.0),
+    },
     "signal": {
         "rate_hz": Setting(float, 10.0, minimum=1.0, maximum=100.0),
+    },
+    "rate": {
+        "window_s": Setting(float, 30.0, minimum=10.0, maximum=120.0),
+        "long_window_s": Setting(float, 60.0, minimum=10.0, maximum=300.0),
+        "min_quality": Setting(float, 0.5, minimum=0.0, maximum=1.0),
+        "apnea_min_s": Setting(float, 10.0, minimum=5.0, maximum=60.0),
     },
     "simulation": {
         "recording": {
@@ -62,11 +93,16 @@ class ConfigError(UsageError):
 
 
 def check_value(setting: Setting, value: Any, where: str) -> Any:
+    if value is None and setting.nullable:
+        return None
     if setting.kind is float and isinstance(value, int) and not isinstance(value, bool):
         value = float(value)
     wrong_bool = isinstance(value, bool) and setting.kind is not bool
-    if wrong_bool or not isinstance(value, setting.kind):
-        raise ConfigError(f"{where}: must be {setting.kind.__name__}, got {value!r}")
+    if setting.kind is list:
+        pass  # the check says what shape the list must have
+    elif wrong_bool or not isinstance(value, setting.kind):
+        hint = f' (quote it: "{value}")' if setting.kind is str and isinstance(value, (int, float)) else ""
+        raise ConfigError(f"{where}: must be {setting.kind.__name__}, got {value!r}{hint}")
     if isinstance(value, float) and not math.isfinite(value):
         raise ConfigError(f"{where}: must be a finite number, got {value!r}")
     if setting.choices is not None and value not in setting.choices:
@@ -112,9 +148,9 @@ def _validate(node: yaml.Node, schema: dict[str, Any], path: str, source: str) -
         if isinstance(entry, dict):
             values[key] = _validate(value_node, entry, dotted, source)
         else:
-            if not isinstance(value_node, yaml.ScalarNode):
+            if not isinstance(value_node, yaml.ScalarNode) and entry.kind is not list:
                 raise ConfigError(f"{at}: must be a single {entry.kind.__name__}")
-            values[key] = check_value(entry, constructor.construct_object(value_node), at)
+            values[key] = check_value(entry, constructor.construct_object(value_node, deep=True), at)
     return values
 
 

@@ -26,6 +26,10 @@ def test_every_shipped_key_has_a_comment():
         assert commented, f"config.yaml line {number + 1} has no comment: {line!r}"
 
 
+def test_fixed_region_box_loads():
+    assert parse_config("region:\n  fixed_box_px: [100, 50, 220, 160]\n").region.fixed_box_px == [100, 50, 220, 160]
+
+
 def test_empty_file_means_defaults():
     assert parse_config("") == default_config()
 
@@ -45,6 +49,9 @@ def test_empty_file_means_defaults():
         ("signal:\n  rate_hz: 10\nsignal:\n  rate_hz: 11\n", "<config>:3: signal: key given twice"),
         ("signal: [1, 2\n", "not valid YAML"),
         ("- 1\n- 2\n", "top level: must be a mapping"),
+        ("camera:\n  serial: 123456789012\n", 'camera.serial: must be str, got 123456789012 (quote it: "123456789012")'),
+        ("region:\n  fixed_box_px: [10, 20, 5, 40]\n", "region.fixed_box_px: must have 0 <= x0 < x1"),
+        ("region:\n  fixed_box_px: [10, 20, 30]\n", "must be null or [x0, y0, x1, y1]"),
     ],
 )
 def test_bad_config_is_one_line_naming_the_key(text, fragment):
