@@ -91,6 +91,16 @@ def build_parser() -> argparse.ArgumentParser:
     recording.add_argument("--seed", type=_seed, default=0)
     _add_config(recording)
 
+    replay = commands.add_parser(
+        "replay", help="run the monitoring path over a depth recording or a CSV breathing waveform")
+    replay.add_argument("file", type=Path, metavar="FILE", help="a .db3 or .bag depth recording, or a .csv waveform")
+    replay.add_argument("--column", default=None, help="CSV: the value column (default: the only non-time column)")
+    replay.add_argument("--rate-hz", type=_positive_float, default=None,
+                        help="CSV without a time column (t in s, or timestamp in ms): its sample rate")
+    replay.add_argument("--plot", type=Path, default=None, metavar="OUT.png",
+                        help="draw the signal, the rate and the quality over time")
+    _add_config(replay)
+
     demo = commands.add_parser(
         "demo", help="generate the configured synthetic recording and replay it through the pipeline")
     demo.add_argument("--keep", type=Path, default=None, metavar="DIR",
@@ -106,6 +116,10 @@ def main(argv: list[str] | None = None) -> int:
             from respmon import simulate_cmd
 
             return simulate_cmd.run(args)
+        if args.command == "replay":
+            from respmon import replay
+
+            return replay.run(args)
         if args.command == "demo":
             from respmon import demo
 

@@ -30,7 +30,13 @@ class RecordingError(UsageError, ValueError):
 class DepthFrame:
     frame_number: int
     timestamp_ms: float
-    depth_mm: np.ndarray  # float32 (H, W) millimetres, 0 = no depth; exact for whole-mm depth units
+    depth_raw: np.ndarray  # uint16 (H, W) in the sensor's depth units, 0 = no depth
+    mm_per_unit: float
+
+    @property
+    def depth_mm(self) -> np.ndarray:
+        """float32 (H, W) millimetres, 0 = no depth; exact for whole-mm depth units."""
+        return self.depth_raw.astype(np.float32) * np.float32(self.mm_per_unit)
 
 
 def _one_line(err: BaseException) -> str:
@@ -118,7 +124,7 @@ def read_depth_recording(path: Path) -> Iterator[DepthFrame]:
 def _frames(playback: _Playback) -> Iterator[DepthFrame]:
     try:
         playback.start()
-        mm_per_unit = np.float32(_mm_per_unit(playback.depth_scale_m))
+        mm_per_unit = _mm_per_unit(playback.depth_scale_m)
         idle_s = 0.0
         stopped_seen = False
         first_ms = last_ms = None
@@ -136,7 +142,9 @@ def _frames(playback: _Playback) -> Iterator[DepthFrame]:
                 yield DepthFrame(
                     frame_number=int(depth.get_frame_number()),
                     timestamp_ms=last_ms,
-                    depth_mm=data.astype(np.float32) * mm_per_unit,
+                    # A copy: holding librealsense's buffer would starve its frame pool.
+                    depth_raw=data.copy(),
+                    mm_per_unit=mm_per_unit,
                 )
                 continue
             if playback.device.current_status() == rs.playback_status.stopped:

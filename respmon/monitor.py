@@ -1,0 +1,395 @@
+"""The streaming path shared by live monitoring and replay: frames (or a waveform) in, one result
+per second out.
+
+    depth frame → block grid → motion / chest region / presence → chest displacement (mm)
+               → 10 Hz breathing signal → rate, quality, seconds since the last breath
+
+Times are seconds of source time (frame timestamps), never wall-clock, so a replay gives the same
+lines however fast it runs.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from dataclasses import dataclass
+from types import SimpleNamespace
+from typing import Callable
+
+import numpy as np
+
+from respmon import rate as rsp
+from respmon.region import (
+    ChestRegion,
+    block_box_px,
+    block_means,
+    blocks_in_box,
+    find_chest_region,
+    motion_fraction,
+    sampling_stride,
+)
+
+MOTION_LAG_S = 1.0  # motion compares each frame with the scene this long before
+MIN_ANALYSIS_S = 8.0  # less signal than this gives no rate
+MAX_GAP_S = 1.0  # a longer gap between samples restarts the signal
+AMPLITUDE_MEMORY = 0.1  # EMA weight of each confident window in the reference breath amplitude
+PAUSE_INTERVALS = 1.5  # a pause longer than this many breath intervals is not slow breathing
+NOISE_FACTOR = 3.0  # a block moves when it changes this many times its still-time change...
+NOISE_LEARNING = 0.02  # ...learnt as an average over about 50 still frames
+MOTION_FRAMES = 2  # frames in a row
+
+
+class Resampler:
+    """Linear interpolation of an irregular stream onto a fixed grid (t0 + k / rate_hz)."""
+
+    def __init__(self, rate_hz: float):
+        self.rate_hz = rate_hz
+        self.reset()
+
+    def reset(self) -> None:
+        self._last: tuple[float, float] | None = None
+        self._next_t: float | None = None
+
+    def feed(self, t_s: float, value: float) -> list[tuple[float, float]]:
+        out: list[tuple[float, float]] = []
+        if not math.isfinite(value):
+            return out
+        if self._last is None or t_s - self._last[0] > MAX_GAP_S or t_s <= self._last[0]:
+            if self._last is not None and t_s <= self._last[0]:
+                return out  # out of order or repeated: ignore
+            self._last = (t_s, value)
+            self._next_t = t_s
+            return out
+        t0, v0 = self._last
+        step = 1.0 / self.rate_hz
+        while self._next_t <= t_s + 1e-9:
+            frac = (self._next_t - t0) / (t_s - t0)
+            out.append((self._next_t, v0 + frac * (value - v0)))
+            self._next_t += step
+        self._last = (t_s, value)
+        return out
+
+
+@dataclass
+class Analysis:
+    rr_bpm: float | None
+    quality: float
+    seconds_since_breath: float | None
+    breathing: bool | None  # False: a pause longer than a breath interval allows (apnea)
+
+
+class BreathingAnalyzer:
+    """Keeps the recent 10 Hz breathing signal and judges it once per second."""
+
+    def __init__(self, rate_hz: float, window_s: float, long_window_s: float, min_quality: float,
+                 apnea_min_s: float):
+        self.rate_hz = rate_hz
+        self.window_n = int(round(window_s * rate_hz))
+        self.long_n = int(round(max(long_window_s, window_s) * rate_hz))
+        self.min_quality = min_quality
+        self.apnea_min_s = apnea_min_s
+        self.samples: deque[float] = deque(maxlen=self.long_n)
+        self.last_t: float | None = None
+        self.reference_amplitude: float | None = None
+        self.typical_interval_s: float | None = None
+
+    def reset(self) -> None:
+        self.samples.clear()
+        self.last_t = None
+        self.reference_amplitude = None
+        self.typical_interval_s = None
+
+    def add(self, t_s: float, value: float) -> None:
+        self.samples.append(value)
+        self.last_t = t_s
+
+    @property
+    def duration_s(self) -> float:
+        return len(self.samples) / self.rate_hz
+
+    def analyze(self) -> Analysis:
+        if self.duration_s < MIN_ANALYSIS_S:
+            return Analysis(None, 0.0, None, None)
+        x = np.fromiter(self.samples, dtype=float, count=len(self.samples))
+        estimate = rsp.estimate_rate(x[-self.window_n:], self.rate_hz, self.reference_amplitude)
+        long = rsp.estimate_rate(x, self.rate_hz, self.reference_amplitude)
+        # Slow breathing leaves too few breaths in the short window: use the long one.
+        if long.rate_bpm is not None and (estimate.rate_bpm is None or len(estimate.breaths) < 4) \
+                and long.quality >= estimate.quality:
+            estimate = long
+        if estimate.rate_bpm is not None and estimate.quality >= self.min_quality:
+            amplitude = estimate.breath_amplitude
+            self.reference_amplitude = amplitude if self.reference_amplitude is None else (
+                (1 - AMPLITUDE_MEMORY) * self.reference_amplitude + AMPLITUDE_MEMORY * amplitude)
+            self.typical_interval_s = 60.0 / estimate.rate_bpm
+        end_s = len(x) / self.rate_hz
+        last_effort_s = long.breaths.last_effort_s
+        since = end_s if last_effort_s is None else max(0.0, end_s - last_effort_s)
+        if self.reference_amplitude is None:
+            # Breathing was never established on this signal: a pause cannot be told from no signal.
+            return Analysis(None, estimate.quality, None, None)
+        pause_limit_s = max(self.apnea_min_s, PAUSE_INTERVALS * (self.typical_interval_s or 0.0))
+        breathing = bool(since <= pause_limit_s)
+        rr = estimate.rate_bpm if breathing and estimate.quality >= self.min_quality else None
+        return Analysis(rr, estimate.quality, round(since, 1), breathing)
+
+
+@dataclass
+class FrameState:
+    state: str  # breathing, apnea, motion, absent, searching
+    present: bool | None
+    region_px: list[int] | None
+
+
+@dataclass
+class FrontResult:
+    samples: list[tuple[float, float]]  # chest displacement (t_s, mm), oldest first
+    restart: bool  # the signal starts anew with these samples (after motion, or a new region)
+
+
+class DepthFrontEnd:
+    """Per frame: motion, the chest region, presence, and the chest displacement samples."""
+
+    def __init__(self, config: SimpleNamespace, fps: float, width: int):
+        self.cfg = config.region
+        self.fps = fps
+        self.stride = sampling_stride(width)
+        self.search_n = max(1, int(round(self.cfg.search_window_s * fps)))
+        self.motion_lag = max(1, int(round(MOTION_LAG_S * fps)))
+        # Up to twice the search window: slow breathing shows too few cycles in one.
+        self.history: deque[tuple[float, np.ndarray]] = deque(maxlen=2 * self.search_n + self.motion_lag + 1)
+        self.block_noise_mm: np.ndarray | None = None  # typical 1 s change of each block when still
+        self.moving_frames = 0
+        self.last_motion_t = -math.inf
+        self.region: ChestRegion | None = None
+        self.fixed = self.cfg.fixed_box_px is not None
+        self.refs: np.ndarray | None = None
+        self.offset_mm = 0.0
+        self.last_mm: float | None = None
+        self.occupied: np.ndarray | None = None  # block depths where a breathing person was found
+        self.occupied_mask: np.ndarray | None = None
+        self.absent = False
+        self.next_search_t = 0.0
+        self.next_refresh_t = math.inf
+        self.restart_pending = True
+
+    def _displacement(self, blocks: np.ndarray) -> float | None:
+        displacement = self.refs - blocks  # toward the camera is positive
+        ok = self.region.mask & np.isfinite(displacement)
+        if not ok.any():
+            return None
+        weights = self.region.weights[ok]
+        return float(np.sum(weights * displacement[ok]) / np.sum(weights)) + self.offset_mm
+
+    def _adopt(self, region: ChestRegion, stack: np.ndarray, t_s: float) -> None:
+        self.region = region
+        self.absent = False
+        self.refs = np.nanmedian(stack, axis=0)
+        self.occupied = self.refs.copy()
+        self.occupied_mask = region.mask
+        self.offset_mm = 0.0
+        self.next_refresh_t = t_s + self.cfg.refresh_s
+
+    def _search(self, t_s: float, blocks: np.ndarray) -> list[tuple[float, float]] | None:
+        """Look for the chest; on a first find, the signal of the frames searched (backfill)."""
+        self.next_search_t = t_s + self.cfg.search_interval_s
+        recent = [(ts, b) for ts, b in self.history if ts > self.last_motion_t]
+        stack = np.stack([b for _, b in recent])
+        found = find_chest_region(stack, self.fps)
+        if found is None:
+            return None
+        if self.region is not None and not self.restart_pending and self.last_mm is not None:
+            # A refresh while tracking: keep the signal continuous instead of restarting it.
+            self._adopt(found, stack, t_s)
+            now = self._displacement(blocks)
+            self.offset_mm = self.last_mm - now if now is not None else 0.0
+            return None
+        self._adopt(found, stack, t_s)
+        self.restart_pending = False
+        backfill = []
+        for ts, b in recent:
+            value = self._displacement(b)
+            if value is not None:
+                backfill.append((ts, value))
+        return backfill
+
+    def _fixed_region(self, blocks: np.ndarray) -> None:
+        mask = blocks_in_box(blocks.shape, tuple(self.cfg.fixed_box_px), self.stride)
+        if not mask.any():
+            raise ValueError("region.fixed_box_px lies outside the image")
+        self.region = ChestRegion(mask, mask / mask.sum(), 0.0, 0.0)
+        self.refs = blocks.copy()
+        self.occupied = blocks.copy()
+        self.occupied_mask = mask
+
+    def _moving(self, blocks: np.ndarray, before: np.ndarray) -> bool:
+        """Body motion: many blocks changed far more than they do when still, for 2 frames running.
+
+        Each block's own typical change is learnt while still, so blocks on depth edges (flying
+        pixels) and noisy far-away surfaces do not pass for motion; one odd frame does not either.
+        """
+        change = np.abs(blocks - before)
+        if self.block_noise_mm is None:
+            self.block_noise_mm = np.where(np.isfinite(change), change, 0.0)
+        threshold = np.maximum(self.cfg.motion_threshold_mm, NOISE_FACTOR * self.block_noise_mm)
+        share = motion_fraction(change, threshold)
+        self.moving_frames = self.moving_frames + 1 if share > self.cfg.motion_share else 0
+        if self.moving_frames == 0:
+            learn = np.isfinite(change)
+            self.block_noise_mm[learn] += NOISE_LEARNING * (change[learn] - self.block_noise_mm[learn])
+        return self.moving_frames >= MOTION_FRAMES
+
+    def _left_bed(self, blocks: np.ndarray) -> bool:
+        if self.occupied is None:
+            return False
+        now = blocks[self.occupied_mask]
+        then = self.occupied[self.occupied_mask]
+        ok = np.isfinite(now) & np.isfinite(then)
+        if ok.sum() < max(1, 0.5 * self.occupied_mask.sum()):
+            return False
+        return float(np.median(now[ok] - then[ok])) >= self.cfg.absent_depth_increase_mm
+
+    def process(self, t_s: float, depth_raw: np.ndarray, mm_per_unit: float) -> FrontResult:
+        blocks = block_means(depth_raw, self.stride) * np.float32(mm_per_unit)
+        if self.fixed and self.region is None:
+            self._fixed_region(blocks)
+        moving = False
+        if len(self.history) >= self.motion_lag:
+            moving = self._moving(blocks, self.history[-self.motion_lag][1])
+        self.history.append((t_s, blocks))
+        if moving:
+            self.last_motion_t = t_s
+            self.restart_pending = True
+            self.last_mm = None
+        still_s = t_s - self.last_motion_t
+        if still_s < self.cfg.motion_hold_s:
+            return FrontResult([], True)
+        if self.region is not None and self._left_bed(blocks):
+            self.absent = True
+            self.restart_pending = True
+            if not self.fixed:
+                self.region = None
+        search_due = t_s >= self.next_search_t and (self.region is None or t_s >= self.next_refresh_t)
+        if not self.fixed and search_due and still_s >= self.cfg.search_window_s \
+                and len(self.history) >= self.search_n:
+            backfill = self._search(t_s, blocks)
+            if backfill is not None:
+                self.last_mm = backfill[-1][1] if backfill else None
+                return FrontResult(backfill, True)
+        if self.region is None:
+            return FrontResult([], False)
+        restart = self.restart_pending
+        if restart:
+            # After motion the reference is the surface now: the signal restarts at 0 mm.
+            self.refs = np.where(np.isfinite(blocks), blocks, self.refs)
+            self.offset_mm = 0.0
+            self.restart_pending = False
+        value = self._displacement(blocks)
+        self.last_mm = value
+        return FrontResult([] if value is None else [(t_s, value)], restart)
+
+    def frame_state(self, t_s: float) -> FrameState:
+        box = block_box_px(self.region.mask, self.stride) if self.region is not None else None
+        if t_s - self.last_motion_t < self.cfg.motion_hold_s:
+            return FrameState("motion", None if self.occupied is None else not self.absent, box)
+        if self.absent:
+            return FrameState("absent", False, None)
+        if self.region is None:
+            return FrameState("searching", None, None)
+        return FrameState("breathing", True, box)
+
+
+class Monitor:
+    """Wires the stages; `frame()` or `sample()` in, per-second result dicts out."""
+
+    def __init__(self, config: SimpleNamespace, *, fps: float | None = None, width: int | None = None,
+                 on_sample: Callable[[float, float], None] | None = None):
+        self.config = config
+        self.on_sample = on_sample
+        self.rates: list[float] = []
+        self.windows = 0
+        rate_hz = config.signal.rate_hz
+        self.resampler = Resampler(rate_hz)
+        r = config.rate
+        self.analyzer = BreathingAnalyzer(rate_hz, r.window_s, r.long_window_s, r.min_quality, r.apnea_min_s)
+        self.front = DepthFrontEnd(config, fps, width) if fps is not None else None
+        self.t0: float | None = None
+        self.next_second = 0
+        self.latest_mm: float | None = None
+
+    def _emit_until(self, t_s: float) -> list[dict]:
+        lines = []
+        while t_s >= self.next_second:
+            lines.append(self._window(self.next_second))
+            self.next_second += 1
+        return lines
+
+    def _window(self, second: int) -> dict:
+        analysis = self.analyzer.analyze()
+        if self.front is not None:
+            fs = self.front.frame_state(second)
+        else:
+            fs = FrameState("breathing", None, None)
+        state = fs.state
+        if state == "breathing" and analysis.breathing is False:
+            state = "apnea"
+        tracking = state in ("breathing", "apnea")
+        self.windows += 1
+        if tracking and analysis.rr_bpm is not None:
+            self.rates.append(analysis.rr_bpm)
+        return {
+            "type": "window",
+            "t": second,
+            "rr_bpm": None if not tracking or analysis.rr_bpm is None else round(analysis.rr_bpm, 2),
+            "quality": round(analysis.quality, 3) if tracking else 0.0,
+            "state": state,
+            "present": fs.present,
+            "seconds_since_breath": analysis.seconds_since_breath if tracking else None,
+            "displacement_mm": None if self.latest_mm is None or not tracking else round(self.latest_mm, 3),
+            "region_px": fs.region_px,
+        }
+
+    def _relative(self, t_s: float) -> float:
+        if self.t0 is None:
+            self.t0 = t_s
+        return t_s - self.t0
+
+    def sample(self, t_s: float, value: float) -> list[dict]:
+        """A breathing-signal sample (any units) at source time t_s."""
+        t = self._relative(t_s)
+        lines = self._emit_until(t)
+        self._feed(t, value)
+        return lines
+
+    def frame(self, t_s: float, depth_raw: np.ndarray, mm_per_unit: float) -> list[dict]:
+        t = self._relative(t_s)
+        lines = self._emit_until(t)
+        result = self.front.process(t, depth_raw, mm_per_unit)
+        if result.restart:
+            self.resampler.reset()
+            self.analyzer.reset()
+            self.latest_mm = None
+        for ts_frame, value in result.samples:
+            self._feed(ts_frame, value)
+        return lines
+
+    def _feed(self, t: float, value: float) -> None:
+        for ts, v in self.resampler.feed(t, value):
+            self.analyzer.add(ts, v)
+            self.latest_mm = v
+            if self.on_sample is not None:
+                self.on_sample(ts, v)
+
+    def summary(self) -> dict:
+        """Over the whole run: windows, how many had a rate, and the median rate."""
+        return {
+            "windows": self.windows,
+            "windows_with_rate": len(self.rates),
+            "median_rr_bpm": round(float(np.median(self.rates)), 2) if self.rates else None,
+        }
+
+    def finish(self, t_end_s: float | None = None) -> list[dict]:
+        """Lines for the seconds completed at the end of the source."""
+        if t_end_s is None or self.t0 is None:
+            return []
+        return self._emit_until(t_end_s - self.t0)

@@ -1,0 +1,137 @@
+"""Chest region from depth alone, and the scene-change measure that tells motion from breathing.
+
+Every frame is reduced to a coarse grid of block means (a few thousand blocks, whatever the
+resolution), which is cheap and averages the per-pixel noise down. The chest region is the set of
+blocks that move together, in phase, at one breathing frequency over the last seconds: the torso
+under a blanket qualifies, while the head, arms, pillow and bedding do not move with breathing and
+noisy edge blocks (flying pixels) are not coherent. Each step is a function of arrays.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import ndimage
+
+TARGET_SMALL_WIDTH = 212  # pixels kept per row before block averaging (stride sampling)
+BLOCK = 4  # block side in sampled pixels
+SEARCH_BAND_BPM = (4.0, 60.0)
+MIN_COHERENCE = 0.5  # share of a block's motion power at the breathing frequency
+MIN_PHASE_COS = 0.5  # within ±60° of the chest's phase: in phase with it
+MIN_BLOCK_AMPLITUDE_MM = 0.3
+MIN_REGION_BLOCKS = 4
+MIN_VALID_SHARE = 0.8  # a block must have depth in this share of the frames to be considered
+
+
+def sampling_stride(width: int) -> int:
+    return max(1, int(round(width / TARGET_SMALL_WIDTH)))
+
+
+def block_means(depth_raw: np.ndarray, stride: int, block: int = BLOCK) -> np.ndarray:
+    """Mean of the valid (non-zero) sampled pixels in each block, in depth units; NaN where none."""
+    small = depth_raw[::stride, ::stride]
+    h = (small.shape[0] // block) * block
+    w = (small.shape[1] // block) * block
+    tiles = small[:h, :w].reshape(h // block, block, w // block, block)
+    sums = tiles.sum(axis=(1, 3), dtype=np.float32)
+    counts = np.count_nonzero(tiles, axis=(1, 3)).astype(np.float32)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return sums / counts  # 0/0 → NaN for blocks with no depth at all
+
+
+def block_box_px(mask: np.ndarray, stride: int, block: int = BLOCK) -> list[int]:
+    """Bounding box [x0, y0, x1, y1) in full-resolution pixels of the True blocks."""
+    ys, xs = np.nonzero(mask)
+    side = stride * block
+    return [int(xs.min()) * side, int(ys.min()) * side, (int(xs.max()) + 1) * side, (int(ys.max()) + 1) * side]
+
+
+def blocks_in_box(shape: tuple[int, int], box_px: tuple[int, int, int, int], stride: int,
+                  block: int = BLOCK) -> np.ndarray:
+    """Blocks whose centre lies inside a full-resolution pixel box (a fixed region from config)."""
+    side = stride * block
+    cy = (np.arange(shape[0]) + 0.5) * side
+    cx = (np.arange(shape[1]) + 0.5) * side
+    x0, y0, x1, y1 = box_px
+    return ((cy >= y0) & (cy < y1))[:, None] & ((cx >= x0) & (cx < x1))[None, :]
+
+
+def motion_fraction(change_mm: np.ndarray, threshold_mm: np.ndarray | float) -> float:
+    """Share of blocks (with depth now and before) whose depth changed by more than the threshold."""
+    valid = np.isfinite(change_mm)
+    n = int(valid.sum())
+    if n == 0:
+        return 0.0
+    over = valid & (np.where(valid, change_mm, 0.0) > threshold_mm)
+    return float(np.count_nonzero(over) / n)
+
+
+@dataclass(frozen=True)
+class ChestRegion:
+    mask: np.ndarray  # bool, block grid
+    weights: np.ndarray  # float, block grid, sums to 1 over the mask
+    frequency_hz: float
+    amplitude_mm: float  # breathing amplitude (peak) of the strongest blocks
+
+
+def find_chest_region(stack_mm: np.ndarray, fps: float) -> ChestRegion | None:
+    """The largest connected set of blocks breathing coherently and in phase, or None.
+
+    stack_mm: (frames, rows, cols) block means in mm, NaN where a block had no depth.
+    """
+    frames = stack_mm.shape[0]
+    if frames < 4 * fps:
+        return None
+    valid_share = np.mean(np.isfinite(stack_mm), axis=0)
+    usable = valid_share >= MIN_VALID_SHARE
+    if not usable.any():
+        return None
+    series = stack_mm[:, usable].astype(np.float64)  # (frames, blocks)
+    fill = np.nanmedian(series, axis=0)
+    series = np.where(np.isfinite(series), series, fill)
+    t = np.arange(frames) - (frames - 1) / 2.0
+    series -= series.mean(axis=0)
+    series -= np.outer(t, t @ series / (t @ t))  # remove each block's linear drift
+    spectrum = np.fft.rfft(series * np.hanning(frames)[:, None], axis=0)
+    freqs = np.fft.rfftfreq(frames, d=1.0 / fps)
+    band = (freqs >= SEARCH_BAND_BPM[0] / 60.0) & (freqs <= SEARCH_BAND_BPM[1] / 60.0)
+    if band.sum() < 2:
+        return None
+    power = np.abs(spectrum) ** 2
+    total = power[1:].sum(axis=0)
+    # The breathing frequency: where the blocks' spectra, each scaled to unit power, pile up.
+    # Scaling matters: edge blocks full of flying pixels carry the most raw power, all of it noise,
+    # while each chest block puts most of its own power at the one breathing frequency.
+    with np.errstate(invalid="ignore", divide="ignore"):
+        shares = np.where(total > 0, power / total, 0.0)
+    peak = int(np.flatnonzero(band)[np.argmax(shares[band].sum(axis=1))])
+    near = slice(max(peak - 1, 1), peak + 2)
+    at_peak = power[near].sum(axis=0)
+    coherence = shares[near].sum(axis=0)
+    # Amplitude (mm, peak) of the sinusoid at the breathing frequency, Hann window gain 0.5.
+    amplitude = 2.0 * np.sqrt(at_peak) / (0.5 * frames)
+    coherent = coherence >= MIN_COHERENCE
+    if not coherent.any():
+        return None
+    phase_ref_blocks = coherent & (amplitude >= np.percentile(amplitude[coherent], 50))
+    coefficient = spectrum[peak]
+    reference = np.sum(coefficient[phase_ref_blocks] * np.abs(coefficient[phase_ref_blocks]))
+    cos_phase = np.real(coefficient * np.conj(reference)) / (np.abs(coefficient) * np.abs(reference) + 1e-12)
+    selected = (coherence >= MIN_COHERENCE) & (cos_phase >= MIN_PHASE_COS) & (amplitude >= MIN_BLOCK_AMPLITUDE_MM)
+    grid = np.zeros(stack_mm.shape[1:], dtype=bool)
+    grid[usable] = selected
+    labels, count = ndimage.label(grid)
+    if count == 0:
+        return None
+    amplitude_grid = np.zeros(grid.shape)
+    amplitude_grid[usable] = amplitude
+    # The region that carries the most breathing motion, not merely the largest.
+    scores = ndimage.sum(amplitude_grid, labels, index=np.arange(1, count + 1))
+    best = int(np.argmax(scores)) + 1
+    mask = labels == best
+    if mask.sum() < MIN_REGION_BLOCKS:
+        return None
+    weights = np.where(mask, amplitude_grid, 0.0)
+    weights /= weights.sum()
+    return ChestRegion(mask, weights, float(freqs[peak]), float(np.max(amplitude_grid[mask])))

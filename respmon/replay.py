@@ -1,0 +1,86 @@
+"""`respmon replay FILE`: the daemon's streaming path over a recording or a waveform, as fast as
+the machine allows, one JSON line per second of source time."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Callable, Iterator
+
+import numpy as np
+
+from respmon.config import load_config
+from respmon.errors import UsageError
+from respmon.monitor import Monitor
+
+RECORDING_SUFFIXES = (".db3", ".bag")
+MIN_DURATION_S = 10.0  # shorter than this cannot show a single slow breath, let alone a rate
+
+
+def _check_duration(path: Path, duration_s: float | None) -> None:
+    if duration_s is not None and duration_s < MIN_DURATION_S:
+        raise UsageError(f"{path}: recording too short to analyse ({duration_s:.2f} s; at least "
+                         f"{MIN_DURATION_S:g} s needed)")
+
+
+def replay_recording(path: Path, config: SimpleNamespace, on_sample: Callable | None = None) -> Iterator[dict]:
+    from respmon.sources.recording import read_depth_recording, recording_info
+
+    info = recording_info(path)
+    _check_duration(path, info["duration_s"])
+    monitor = Monitor(config, fps=float(info["fps"]), width=int(info["width"]), on_sample=on_sample)
+    first_ms = last_ms = None
+    frames = 0
+    for frame in read_depth_recording(path):
+        first_ms = frame.timestamp_ms if first_ms is None else first_ms
+        last_ms = frame.timestamp_ms
+        frames += 1
+        yield from monitor.frame(frame.timestamp_ms / 1000.0, frame.depth_raw, frame.mm_per_unit)
+    _check_duration(path, (last_ms - first_ms) / 1000.0 + 1.0 / info["fps"])
+    yield from monitor.finish((last_ms + 1000.0 / info["fps"]) / 1000.0)
+    yield {"type": "summary", "source": "depth", "frames": frames, **monitor.summary()}
+
+
+def replay_waveform(path: Path, config: SimpleNamespace, column: str | None, rate_hz: float | None,
+                    on_sample: Callable | None = None) -> Iterator[dict]:
+    from respmon.sources.waveform import read_waveform_csv
+
+    t_s, values, column = read_waveform_csv(path, column, rate_hz)
+    step_s = float(np.median(np.diff(t_s))) if len(t_s) > 1 else 0.0
+    _check_duration(path, float(t_s[-1] - t_s[0]) + step_s)
+    monitor = Monitor(config, on_sample=on_sample)
+    for t, v in zip(t_s, values):
+        yield from monitor.sample(float(t), float(v))
+    yield from monitor.finish(float(t_s[-1]) + step_s)
+    yield {"type": "summary", "source": "waveform", "column": column, "samples": len(values), **monitor.summary()}
+
+
+def run(args) -> int:
+    config = load_config(args.config)
+    path: Path = args.file
+    suffix = path.suffix.lower()
+    if args.plot is not None and args.plot.suffix.lower() not in (".png", ".svg", ".pdf"):
+        raise UsageError(f"--plot: {args.plot} must end in .png, .svg or .pdf")
+    signal: list[tuple[float, float]] = []
+    on_sample = (lambda t, v: signal.append((t, v))) if args.plot is not None else None
+    if suffix in RECORDING_SUFFIXES:
+        if args.column is not None or args.rate_hz is not None:
+            raise UsageError("--column and --rate-hz are for CSV waveforms, not depth recordings")
+        lines = replay_recording(path, config, on_sample)
+    elif suffix == ".csv":
+        lines = replay_waveform(path, config, args.column, args.rate_hz, on_sample)
+    else:
+        raise UsageError(f"{path}: unknown file type (expected .db3, .bag or .csv)")
+    windows = []
+    for line in lines:
+        if line["type"] == "window":
+            windows.append(line)
+        print(json.dumps(line), flush=False)
+    sys.stdout.flush()
+    if args.plot is not None:
+        from respmon.plot import plot_replay
+
+        plot_replay(args.plot, signal, windows, title=path.name)
+    return 0
