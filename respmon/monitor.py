@@ -19,14 +19,17 @@ from typing import Callable
 import numpy as np
 
 from respmon import rate as rsp
+from respmon.errors import UsageError
 from respmon.region import (
     ChestRegion,
     block_box_px,
     block_means,
+    block_pixel_index,
     blocks_in_box,
     find_chest_region,
     motion_fraction,
     sampling_stride,
+    selected_block_means,
 )
 
 MOTION_LAG_S = 1.0  # motion compares each frame with the scene this long before
@@ -36,7 +39,8 @@ AMPLITUDE_MEMORY = 0.1  # EMA weight of each confident window in the reference b
 PAUSE_INTERVALS = 1.5  # a pause longer than this many breath intervals is not slow breathing
 NOISE_FACTOR = 3.0  # a block moves when it changes this many times its still-time change...
 NOISE_LEARNING = 0.02  # ...learnt as an average over about 50 still frames
-MOTION_FRAMES = 2  # frames in a row
+MOTION_FRAMES = 2  # grid frames in a row
+GRID_RATE_HZ = 5.0  # at least this many block grids a second (every frame below 10 fps)
 
 
 class Resampler:
@@ -148,14 +152,21 @@ class FrontResult:
 
 
 class DepthFrontEnd:
-    """Per frame: motion, the chest region, presence, and the chest displacement samples."""
+    """Per frame: motion, the chest region, presence, and the chest displacement samples.
+
+    The whole scene is reduced to its block grid a few times a second (GRID_RATE_HZ), enough for
+    motion, presence and the region search; the chest blocks alone are read on every frame.
+    """
 
     def __init__(self, config: SimpleNamespace, fps: float, width: int):
         self.cfg = config.region
-        self.fps = fps
+        self.width = width
         self.stride = sampling_stride(width)
-        self.search_n = max(1, int(round(self.cfg.search_window_s * fps)))
-        self.motion_lag = max(1, int(round(MOTION_LAG_S * fps)))
+        self.grid_step = max(1, int(fps // GRID_RATE_HZ))
+        self.grid_fps = fps / self.grid_step
+        self.frame_index = 0
+        self.search_n = max(1, int(round(self.cfg.search_window_s * self.grid_fps)))
+        self.motion_lag = max(1, int(round(MOTION_LAG_S * self.grid_fps)))
         # Up to twice the search window: slow breathing shows too few cycles in one.
         self.history: deque[tuple[float, np.ndarray]] = deque(maxlen=2 * self.search_n + self.motion_lag + 1)
         self.block_noise_mm: np.ndarray | None = None  # typical 1 s change of each block when still
@@ -163,7 +174,9 @@ class DepthFrontEnd:
         self.last_motion_t = -math.inf
         self.region: ChestRegion | None = None
         self.fixed = self.cfg.fixed_box_px is not None
-        self.refs: np.ndarray | None = None
+        self.roi_index: np.ndarray | None = None  # pixels of the chest blocks (block_pixel_index)
+        self.roi_refs: np.ndarray | None = None  # depth of each chest block at rest, mm
+        self.roi_weights: np.ndarray | None = None
         self.offset_mm = 0.0
         self.last_mm: float | None = None
         self.occupied: np.ndarray | None = None  # block depths where a breathing person was found
@@ -173,19 +186,22 @@ class DepthFrontEnd:
         self.next_refresh_t = math.inf
         self.restart_pending = True
 
-    def _displacement(self, blocks: np.ndarray) -> float | None:
-        displacement = self.refs - blocks  # toward the camera is positive
-        ok = self.region.mask & np.isfinite(displacement)
+    def _displacement(self, chest_mm: np.ndarray) -> float | None:
+        """Weighted chest displacement from the chest blocks' depths (toward the camera positive)."""
+        displacement = self.roi_refs - chest_mm
+        ok = np.isfinite(displacement)
         if not ok.any():
             return None
-        weights = self.region.weights[ok]
-        return float(np.sum(weights * displacement[ok]) / np.sum(weights)) + self.offset_mm
+        weights = self.roi_weights[ok]
+        return float(np.dot(weights, displacement[ok]) / weights.sum()) + self.offset_mm
 
-    def _adopt(self, region: ChestRegion, stack: np.ndarray, t_s: float) -> None:
+    def _adopt(self, region: ChestRegion, refs: np.ndarray, t_s: float) -> None:
         self.region = region
         self.absent = False
-        self.refs = np.nanmedian(stack, axis=0)
-        self.occupied = self.refs.copy()
+        self.roi_index = block_pixel_index(region.mask, self.stride, self.width)
+        self.roi_refs = refs[region.mask]
+        self.roi_weights = region.weights[region.mask]
+        self.occupied = refs.copy()
         self.occupied_mask = region.mask
         self.offset_mm = 0.0
         self.next_refresh_t = t_s + self.cfg.refresh_s
@@ -195,20 +211,20 @@ class DepthFrontEnd:
         self.next_search_t = t_s + self.cfg.search_interval_s
         recent = [(ts, b) for ts, b in self.history if ts > self.last_motion_t]
         stack = np.stack([b for _, b in recent])
-        found = find_chest_region(stack, self.fps)
+        found = find_chest_region(stack, self.grid_fps)
         if found is None:
             return None
-        if self.region is not None and not self.restart_pending and self.last_mm is not None:
+        refresh = self.region is not None and not self.restart_pending and self.last_mm is not None
+        self._adopt(found, np.nanmedian(stack, axis=0), t_s)
+        if refresh:
             # A refresh while tracking: keep the signal continuous instead of restarting it.
-            self._adopt(found, stack, t_s)
-            now = self._displacement(blocks)
+            now = self._displacement(blocks[found.mask])
             self.offset_mm = self.last_mm - now if now is not None else 0.0
             return None
-        self._adopt(found, stack, t_s)
         self.restart_pending = False
         backfill = []
         for ts, b in recent:
-            value = self._displacement(b)
+            value = self._displacement(b[found.mask])
             if value is not None:
                 backfill.append((ts, value))
         return backfill
@@ -216,14 +232,12 @@ class DepthFrontEnd:
     def _fixed_region(self, blocks: np.ndarray) -> None:
         mask = blocks_in_box(blocks.shape, tuple(self.cfg.fixed_box_px), self.stride)
         if not mask.any():
-            raise ValueError("region.fixed_box_px lies outside the image")
-        self.region = ChestRegion(mask, mask / mask.sum(), 0.0, 0.0)
-        self.refs = blocks.copy()
-        self.occupied = blocks.copy()
-        self.occupied_mask = mask
+            raise UsageError("region.fixed_box_px lies outside the depth image")
+        self._adopt(ChestRegion(mask, mask / mask.sum(), 0.0, 0.0), blocks, 0.0)
+        self.next_refresh_t = math.inf
 
     def _moving(self, blocks: np.ndarray, before: np.ndarray) -> bool:
-        """Body motion: many blocks changed far more than they do when still, for 2 frames running.
+        """Body motion: many blocks changed far more than they do when still, twice running.
 
         Each block's own typical change is learnt while still, so blocks on depth edges (flying
         pixels) and noisy far-away surfaces do not pass for motion; one odd frame does not either.
@@ -249,21 +263,19 @@ class DepthFrontEnd:
             return False
         return float(np.median(now[ok] - then[ok])) >= self.cfg.absent_depth_increase_mm
 
-    def process(self, t_s: float, depth_raw: np.ndarray, mm_per_unit: float) -> FrontResult:
+    def _scene(self, t_s: float, depth_raw: np.ndarray, mm_per_unit: float) -> list[tuple[float, float]] | None:
+        """The block-grid work of a grid frame; returns a backfill when the chest was just found."""
         blocks = block_means(depth_raw, self.stride) * np.float32(mm_per_unit)
         if self.fixed and self.region is None:
             self._fixed_region(blocks)
-        moving = False
-        if len(self.history) >= self.motion_lag:
-            moving = self._moving(blocks, self.history[-self.motion_lag][1])
-        self.history.append((t_s, blocks))
-        if moving:
+        if len(self.history) >= self.motion_lag and self._moving(blocks, self.history[-self.motion_lag][1]):
             self.last_motion_t = t_s
             self.restart_pending = True
             self.last_mm = None
+        self.history.append((t_s, blocks))
         still_s = t_s - self.last_motion_t
         if still_s < self.cfg.motion_hold_s:
-            return FrontResult([], True)
+            return None
         if self.region is not None and self._left_bed(blocks):
             self.absent = True
             self.restart_pending = True
@@ -272,19 +284,29 @@ class DepthFrontEnd:
         search_due = t_s >= self.next_search_t and (self.region is None or t_s >= self.next_refresh_t)
         if not self.fixed and search_due and still_s >= self.cfg.search_window_s \
                 and len(self.history) >= self.search_n:
-            backfill = self._search(t_s, blocks)
+            return self._search(t_s, blocks)
+        return None
+
+    def process(self, t_s: float, depth_raw: np.ndarray, mm_per_unit: float) -> FrontResult:
+        grid_frame = self.frame_index % self.grid_step == 0
+        self.frame_index += 1
+        if grid_frame:
+            backfill = self._scene(t_s, depth_raw, mm_per_unit)
             if backfill is not None:
                 self.last_mm = backfill[-1][1] if backfill else None
                 return FrontResult(backfill, True)
+        if t_s - self.last_motion_t < self.cfg.motion_hold_s:
+            return FrontResult([], True)
         if self.region is None:
             return FrontResult([], False)
+        chest_mm = selected_block_means(depth_raw, self.roi_index) * np.float32(mm_per_unit)
         restart = self.restart_pending
         if restart:
             # After motion the reference is the surface now: the signal restarts at 0 mm.
-            self.refs = np.where(np.isfinite(blocks), blocks, self.refs)
+            self.roi_refs = np.where(np.isfinite(chest_mm), chest_mm, self.roi_refs)
             self.offset_mm = 0.0
             self.restart_pending = False
-        value = self._displacement(blocks)
+        value = self._displacement(chest_mm)
         self.last_mm = value
         return FrontResult([] if value is None else [(t_s, value)], restart)
 
@@ -314,12 +336,12 @@ class Monitor:
         self.analyzer = BreathingAnalyzer(rate_hz, r.window_s, r.long_window_s, r.min_quality, r.apnea_min_s)
         self.front = DepthFrontEnd(config, fps, width) if fps is not None else None
         self.t0: float | None = None
-        self.next_second = 0
+        self.next_second = 1  # window t covers the source up to t seconds
         self.latest_mm: float | None = None
 
     def _emit_until(self, t_s: float) -> list[dict]:
         lines = []
-        while t_s >= self.next_second:
+        while t_s + 1e-6 >= self.next_second:
             lines.append(self._window(self.next_second))
             self.next_second += 1
         return lines

@@ -12,6 +12,7 @@ never counts noise riding on a flat apnea.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -69,6 +70,12 @@ class RateEstimate:
     breath_amplitude: float  # median peak-to-trough of the window's breaths (0 if none)
 
 
+@functools.lru_cache(maxsize=64)
+def _bandpass(high_hz: float, rate_hz: float) -> np.ndarray:
+    # Designing the filter costs more than running it over a 30 s window: keep the designs.
+    return sps.butter(FILTER_ORDER, [BAND_HZ[0], high_hz], btype="bandpass", fs=rate_hz, output="sos")
+
+
 def rsp_clean(samples: np.ndarray, rate_hz: float, high_hz: float | None = None) -> np.ndarray:
     """Detrend and band-pass (3–72 bpm unless high_hz lowers the top, zero phase)."""
     x = np.asarray(samples, dtype=float)
@@ -76,7 +83,7 @@ def rsp_clean(samples: np.ndarray, rate_hz: float, high_hz: float | None = None)
         return x - np.mean(x) if len(x) else x
     x = sps.detrend(x, type="linear")
     high = min(BAND_HZ[1] if high_hz is None else high_hz, 0.45 * rate_hz)
-    sos = sps.butter(FILTER_ORDER, [BAND_HZ[0], high], btype="bandpass", fs=rate_hz, output="sos")
+    sos = _bandpass(round(high, 3), rate_hz)
     padlen = min(len(x) - 1, int(3 * rate_hz / BAND_HZ[0]) // 4)
     return sps.sosfiltfilt(sos, x, padlen=padlen)
 

@@ -40,6 +40,28 @@ def block_means(depth_raw: np.ndarray, stride: int, block: int = BLOCK) -> np.nd
         return sums / counts  # 0/0 → NaN for blocks with no depth at all
 
 
+def block_pixel_index(mask: np.ndarray, stride: int, width: int, block: int = BLOCK) -> np.ndarray:
+    """Flat indices into a full frame of the sampled pixels of each True block: (blocks, block²).
+
+    The same pixels block_means averages, so the chest signal can be read from those few blocks
+    on every frame without reducing the whole image.
+    """
+    rows, cols = np.nonzero(mask)
+    offsets = np.arange(block) * stride
+    ys = rows[:, None] * block * stride + offsets[None, :]
+    xs = cols[:, None] * block * stride + offsets[None, :]
+    return (ys[:, :, None] * width + xs[:, None, :]).reshape(len(rows), block * block)
+
+
+def selected_block_means(depth_raw: np.ndarray, index: np.ndarray) -> np.ndarray:
+    """block_means for the blocks of a block_pixel_index only, in depth units; NaN where none."""
+    values = np.ravel(depth_raw)[index]
+    sums = values.sum(axis=1, dtype=np.float32)
+    counts = np.count_nonzero(values, axis=1).astype(np.float32)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return sums / counts
+
+
 def block_box_px(mask: np.ndarray, stride: int, block: int = BLOCK) -> list[int]:
     """Bounding box [x0, y0, x1, y1) in full-resolution pixels of the True blocks."""
     ys, xs = np.nonzero(mask)

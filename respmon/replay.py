@@ -26,14 +26,14 @@ def _check_duration(path: Path, duration_s: float | None) -> None:
 
 
 def replay_recording(path: Path, config: SimpleNamespace, on_sample: Callable | None = None) -> Iterator[dict]:
-    from respmon.sources.recording import read_depth_recording, recording_info
+    from respmon.sources.recording import open_depth_recording
 
-    info = recording_info(path)
+    info, frames_in = open_depth_recording(path)
     _check_duration(path, info["duration_s"])
     monitor = Monitor(config, fps=float(info["fps"]), width=int(info["width"]), on_sample=on_sample)
     first_ms = last_ms = None
     frames = 0
-    for frame in read_depth_recording(path):
+    for frame in frames_in:
         first_ms = frame.timestamp_ms if first_ms is None else first_ms
         last_ms = frame.timestamp_ms
         frames += 1

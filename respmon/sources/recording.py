@@ -175,10 +175,18 @@ def _check_complete(playback: _Playback, first_ms: float | None, last_ms: float 
         )
 
 
+def open_depth_recording(path: Path) -> tuple[dict, Iterator[DepthFrame]]:
+    """recording_info and read_depth_recording from one opening of the file."""
+    playback = _Playback(Path(path))
+    return _info(playback), _frames(playback)
+
+
 def recording_info(path: Path) -> dict:
     """width, height, fps, depth_scale_m and duration_s (None if the recording does not say)."""
-    path = Path(path)
-    playback = _Playback(path)
+    return _info(_Playback(Path(path)))
+
+
+def _info(playback: _Playback) -> dict:
     profile = playback.depth_profile
     return {
         "width": profile.width(),

@@ -1,0 +1,141 @@
+"""`respmon replay`: inputs it refuses (one line, exit 2) and the CSV waveform path."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from respmon.config import default_config
+from respmon.monitor import Resampler
+from respmon.replay import replay_waveform
+from respmon.sources.waveform import WaveformError, read_waveform_csv
+from tests.conftest import run_cli, shared_data
+from tests.test_rs_recording import _write_color_only
+
+
+def _refused(argv, fragment):
+    code, out, err = run_cli("replay", *map(str, argv))
+    assert code == 2, err
+    assert len(err.strip().splitlines()) == 1 and fragment in err and "Traceback" not in err
+    return out
+
+
+def test_real_one_frame_legacy_bag_is_too_short():
+    bag = shared_data("realsense-bags", "single_depth_color_640x480.bag")
+    _refused([bag], "recording too short to analyse")
+
+
+@pytest.fixture(scope="module")
+def small_recording(tmp_path_factory):
+    out = tmp_path_factory.mktemp("small") / "small.db3"
+    code, _, err = run_cli("simulate", "recording", "--script", "eupnea@15:12", "--out", str(out),
+                           "--width", "212", "--height", "120", "--fps", "6")
+    assert code == 0, err
+    return out
+
+
+def test_truncated_empty_garbage_and_colour_only_recordings(tmp_path, small_recording):
+    data = small_recording.read_bytes()
+    truncated = tmp_path / "truncated.db3"
+    truncated.write_bytes(data[: len(data) // 2])
+    _refused([truncated], "truncated or corrupt")
+    empty = tmp_path / "empty.db3"
+    empty.write_bytes(b"")
+    _refused([empty], "recording is empty")
+    garbage = tmp_path / "garbage.bag"
+    garbage.write_bytes(b"not a bag at all\n" * 100)
+    _refused([garbage], "truncated or corrupt")
+    colour = tmp_path / "colour.db3"
+    _write_color_only(colour)
+    _refused([colour], "no depth stream")
+    _refused([tmp_path / "missing.db3"], "recording not found")
+    _refused([tmp_path / "notes.txt"], "unknown file type")
+
+
+def test_short_synthetic_recording_is_too_short(tmp_path):
+    out = tmp_path / "short.db3"
+    assert run_cli("simulate", "recording", "--script", "eupnea:5", "--out", str(out), "--width", "212",
+                   "--height", "120", "--fps", "6")[0] == 0
+    _refused([out], "too short")
+
+
+def test_recording_options_that_belong_to_csv(small_recording):
+    _refused([small_recording, "--column", "x"], "--column and --rate-hz are for CSV")
+
+
+@pytest.mark.parametrize(
+    "text, argv, fragment",
+    [
+        ("", [], "empty file"),
+        ("1,2\n3,4\n", [], "no header line"),
+        ("t,a,b\n0,1,2\n", [], "several value columns (a, b)"),
+        ("t,a\n0,1\n", ["--column", "z"], "no column 'z'"),
+        ("a\n1\n2\n", [], "no time column"),
+        ("t,a\n0,1\n0.1,oops\n", [], ":3: not a number"),
+        ("t,a\n0,1\n0,2\n", [], "does not increase"),
+        ("t,a\n0,1\n0.1,2\n", [], "too short"),
+    ],
+)
+def test_bad_csv_waveforms(tmp_path, text, argv, fragment):
+    path = tmp_path / "w.csv"
+    path.write_text(text)
+    _refused([path, *argv], fragment)
+
+
+def _breathing_csv(path, bpm=18.0, seconds=60, rate_hz=25.0, header="t", scale=1.0):
+    t = np.arange(int(seconds * rate_hz)) / rate_hz
+    x = 4 * np.sin(2 * np.pi * bpm / 60 * t) + np.random.default_rng(0).normal(0, 0.2, len(t))
+    rows = "\n".join(f"{a * scale:.4f},{b:.4f}" for a, b in zip(t, x))
+    path.write_text(f"{header},belt\n{rows}\n")
+
+
+@pytest.mark.parametrize("header, scale", [("t", 1.0), ("timestamp", 1000.0)])
+def test_csv_waveform_replay(tmp_path, header, scale):
+    path = tmp_path / "belt.csv"
+    _breathing_csv(path, header=header, scale=scale)
+    code, out, err = run_cli("replay", str(path))
+    assert code == 0, err
+    lines = [json.loads(line) for line in out.splitlines()]
+    windows = [line for line in lines if line["type"] == "window"]
+    assert [w["t"] for w in windows] == list(range(1, 61))
+    assert all(w["rr_bpm"] == pytest.approx(18, abs=0.5) for w in windows if w["t"] >= 20)
+    assert lines[-1]["type"] == "summary" and lines[-1]["median_rr_bpm"] == pytest.approx(18, abs=0.3)
+
+
+def test_csv_without_time_column_needs_and_uses_rate(tmp_path):
+    path = tmp_path / "plain.csv"
+    t = np.arange(3000) / 50.0
+    path.write_text("RSP\n" + "\n".join(f"{v:.4f}" for v in np.sin(2 * np.pi * 0.2 * t)) + "\n")
+    lines = list(replay_waveform(path, default_config(), None, 50.0))
+    assert lines[-1]["median_rr_bpm"] == pytest.approx(12, abs=0.3)
+    with pytest.raises(WaveformError, match="--rate-hz"):
+        read_waveform_csv(path)
+
+
+def test_plot_is_written(tmp_path):
+    path = tmp_path / "belt.csv"
+    _breathing_csv(path, seconds=30)
+    plot = tmp_path / "out.png"
+    code, _, err = run_cli("replay", str(path), "--plot", str(plot))
+    assert code == 0, err
+    assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    _refused([path, "--plot", tmp_path / "out.gif"], "--plot")
+
+
+@settings(max_examples=40, deadline=None, derandomize=True)
+@given(st.lists(st.floats(0.01, 0.3), min_size=5, max_size=200), st.floats(1.0, 50.0))
+def test_resampler_gives_a_regular_grid_and_interpolates(steps, rate_hz):
+    times = np.cumsum(steps)
+    resampler = Resampler(rate_hz)
+    out = []
+    for t in times:
+        out += resampler.feed(float(t), 2.0 * float(t) + 1.0)  # a line: interpolation is exact
+    if not out:
+        return
+    ts = np.array([t for t, _ in out])
+    assert np.allclose(np.diff(ts), 1.0 / rate_hz, atol=1e-6)
+    assert ts[0] == pytest.approx(times[0]) and ts[-1] <= times[-1] + 1e-9
+    assert np.allclose([v for _, v in out], 2.0 * ts + 1.0, atol=1e-6)
