@@ -1,0 +1,97 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from respmon.config import parse_config
+from respmon.monitor import DepthFrontEnd
+from respmon.region import (
+    block_means,
+    block_pixel_index,
+    blocks_in_box,
+    find_chest_region,
+    motion_fraction,
+    selected_block_means,
+)
+
+FPS = 5.0
+
+
+def _stack(seconds=20.0, bpm=15.0, amplitude_mm=3.0, noise_mm=0.5, seed=0, chest=(slice(10, 16), slice(20, 30))):
+    """A 30x53 block scene: flat bed at 1200 mm, a chest patch breathing, noisy edge blocks."""
+    rng = np.random.default_rng(seed)
+    n = int(seconds * FPS)
+    t = np.arange(n) / FPS
+    stack = 1200.0 + rng.normal(0, noise_mm, (n, 30, 53))
+    stack[:, chest[0], chest[1]] -= 150.0 + amplitude_mm * np.sin(2 * np.pi * bpm / 60 * t)[:, None, None]
+    stack[:, 5, :] += rng.normal(0, 40.0, (n, 53))  # a row of flying-pixel blocks: loud, incoherent
+    stack[:, 0, :3] = np.nan  # blocks with no depth at all
+    truth = np.zeros((30, 53), dtype=bool)
+    truth[chest] = True
+    return stack.astype(np.float32), truth
+
+
+@pytest.mark.parametrize("bpm", [6, 12, 20, 40, 60])
+def test_finds_the_breathing_blocks_and_their_rate(bpm):
+    stack, truth = _stack(bpm=bpm, seconds=30 if bpm < 10 else 15)
+    region = find_chest_region(stack, FPS)
+    assert region is not None
+    assert np.array_equal(region.mask, truth)
+    assert region.frequency_hz * 60 == pytest.approx(bpm, abs=4.5)
+    assert region.weights.sum() == pytest.approx(1.0)
+    assert np.all(region.weights[~region.mask] == 0)
+
+
+def test_blocks_moving_in_antiphase_are_left_out():
+    stack, truth = _stack(seconds=15)
+    t = np.arange(stack.shape[0]) / FPS
+    stack[:, 20:23, 20:30] += (3.0 * np.sin(2 * np.pi * 0.25 * t))[:, None, None]  # paradoxical abdomen
+    region = find_chest_region(stack, FPS)
+    assert region is not None and np.array_equal(region.mask, truth)
+
+
+def test_nothing_breathing_gives_no_region():
+    stack, _ = _stack(amplitude_mm=0.0, seconds=15)
+    assert find_chest_region(stack, FPS) is None
+    assert find_chest_region(stack[:10], FPS) is None  # too short to judge
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.integers(1, 4), st.integers(0, 2**31))
+def test_selected_block_means_equal_block_means(stride, seed):
+    rng = np.random.default_rng(seed)
+    raw = rng.integers(0, 3000, (48 * stride, 64 * stride)).astype(np.uint16)
+    raw[rng.random(raw.shape) < 0.2] = 0
+    grid = block_means(raw, stride)
+    mask = rng.random(grid.shape) < 0.3
+    index = block_pixel_index(mask, stride, raw.shape[1])
+    assert np.allclose(selected_block_means(raw, index), grid[mask], equal_nan=True)
+
+
+def test_motion_fraction_counts_only_blocks_with_depth():
+    change = np.array([[0.0, 50.0], [np.nan, 10.0]])
+    assert motion_fraction(change, 25.0) == pytest.approx(1 / 3)
+    assert motion_fraction(np.full((2, 2), np.nan), 25.0) == 0.0
+
+
+def test_fixed_region_from_config_is_used_as_is():
+    config = parse_config("region:\n  fixed_box_px: [160, 64, 240, 128]\n")
+    front = DepthFrontEnd(config, fps=15.0, width=424)
+    raw = np.full((240, 424), 1000, dtype=np.uint16)
+    values = []
+    for i in range(30):
+        frame = raw.copy()
+        frame[64:128, 160:240] -= np.uint16(i % 5)  # the box rises by 0..4 mm
+        result = front.process(i / 15.0, frame, 1.0)
+        values += [v for _, v in result.samples]
+    assert front.region is not None
+    assert np.array_equal(front.region.mask, blocks_in_box(front.region.mask.shape, (160, 64, 240, 128), 2))
+    assert values[:5] == pytest.approx([0, 1, 2, 3, 4])
+
+
+def test_fixed_region_outside_the_image_is_refused():
+    config = parse_config("region:\n  fixed_box_px: [5000, 5000, 5100, 5100]\n")
+    front = DepthFrontEnd(config, fps=15.0, width=424)
+    with pytest.raises(Exception, match="outside the depth image"):
+        front.process(0.0, np.full((240, 424), 1000, dtype=np.uint16), 1.0)
