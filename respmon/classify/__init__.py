@@ -1,0 +1,1 @@
+"""Breathing-pattern classification: networks, training data, training, inference, metrics."""
