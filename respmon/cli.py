@@ -101,6 +101,35 @@ def build_parser() -> argparse.ArgumentParser:
                         help="draw the signal, the rate and the quality over time")
     _add_config(replay)
 
+    from respmon.classify.names import ARCHS
+
+    train = commands.add_parser("train", help="train a pattern classifier on RSM signals (both modes)")
+    train.add_argument("--arch", choices=ARCHS, default="biatgru", help="network (default: biatgru)")
+    train.add_argument("--epochs", type=_positive_int, default=None, help="default: classifier.epochs")
+    train.add_argument("--seed", type=_seed, default=None, help="default: classifier.seed")
+    train.add_argument("--per-class", type=_positive_int, default=None,
+                       help="training windows per pattern and RSM mode (default: classifier.train_per_class)")
+    train.add_argument("--model", type=Path, default=None, metavar="OUT.pt", help="default: ARCH.pt here")
+    train.add_argument("--plot", type=Path, default=None, metavar="history.png", help="loss and accuracy per epoch")
+    _add_config(train)
+
+    evaluate = commands.add_parser("evaluate", help="confusion matrix and per-class metrics of a model")
+    evaluate.add_argument("--model", type=Path, default=None, help="default: classifier.model (the shipped model)")
+    evaluate.add_argument("--data", type=Path, default=None, metavar="FILE.csv",
+                          help="labelled signals, one per row (default: held-out RSM test sets, both modes)")
+    evaluate.add_argument("--rate-hz", type=_positive_float, default=None, help="sample rate of --data")
+    evaluate.add_argument("--labels", choices=("first-column",), default=None, help="where --data keeps its labels")
+    evaluate.add_argument("--plot", type=Path, default=None, metavar="confusion.png")
+    _add_config(evaluate)
+
+    classify = commands.add_parser("classify", help="the breathing pattern of each signal in a CSV (one per row)")
+    classify.add_argument("file", type=Path, metavar="FILE.csv")
+    classify.add_argument("--rate-hz", type=_positive_float, required=True, help="sample rate of the signals")
+    classify.add_argument("--labels", choices=("first-column",), default=None,
+                          help="rows start with the authors' label (1..7): report accuracy too")
+    classify.add_argument("--model", type=Path, default=None, help="default: classifier.model (the shipped model)")
+    _add_config(classify)
+
     demo = commands.add_parser(
         "demo", help="generate the configured synthetic recording and replay it through the pipeline")
     demo.add_argument("--keep", type=Path, default=None, metavar="DIR",
@@ -120,6 +149,10 @@ def main(argv: list[str] | None = None) -> int:
             from respmon import replay
 
             return replay.run(args)
+        if args.command in ("train", "evaluate", "classify"):
+            from respmon import classify_cmd
+
+            return getattr(classify_cmd, f"run_{args.command}")(args)
         if args.command == "demo":
             from respmon import demo
 

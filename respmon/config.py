@@ -68,6 +68,13 @@ SCHEMA: dict[str, Any] = {
         "min_quality": Setting(float, 0.5, minimum=0.0, maximum=1.0),
         "apnea_min_s": Setting(float, 10.0, minimum=5.0, maximum=60.0),
     },
+    "classifier": {
+        "model": Setting(str, ""),
+        "train_per_class": Setting(int, 1500, minimum=10, maximum=100_000),
+        "epochs": Setting(int, 30, minimum=1, maximum=1000),
+        "seed": Setting(int, 1, minimum=0, maximum=2**31 - 1),
+        "threads": Setting(int, 2, minimum=1, maximum=256),
+    },
     "simulation": {
         "recording": {
             "width": Setting(int, 424, minimum=64, maximum=1280),

@@ -7,8 +7,7 @@ from pathlib import Path
 from respmon.errors import UsageError
 
 
-def plot_replay(path: Path, signal: list[tuple[float, float]], windows: list[dict], title: str) -> None:
-    """Breathing signal, rate and quality over time, one panel each, sharing the time axis."""
+def _pyplot():
     try:
         import matplotlib
 
@@ -16,6 +15,66 @@ def plot_replay(path: Path, signal: list[tuple[float, float]], windows: list[dic
         import matplotlib.pyplot as plt
     except ImportError:
         raise UsageError("--plot needs matplotlib: pip install 'respmon[plot]'") from None
+    return plt
+
+
+def _save(fig, path: Path) -> None:
+    import matplotlib.pyplot as plt
+
+    try:
+        fig.savefig(path, dpi=90)
+    except OSError as exc:
+        raise UsageError(f"--plot: cannot write {path}: {exc.strerror or exc}") from None
+    finally:
+        plt.close(fig)
+
+
+def plot_history(path: Path, history, title: str) -> None:
+    """Training loss and accuracies per epoch."""
+    plt = _pyplot()
+    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(11, 4))
+    epochs = range(1, len(history.loss) + 1)
+    ax_loss.plot(epochs, history.loss, ".-")
+    ax_loss.set_xlabel("epoch")
+    ax_loss.set_ylabel("training loss")
+    ax_acc.plot(epochs, history.train_accuracy, ".-", label="training")
+    if history.val_accuracy:
+        ax_acc.plot(epochs, history.val_accuracy, ".-", label="validation")
+    ax_acc.set_xlabel("epoch")
+    ax_acc.set_ylabel("accuracy")
+    ax_acc.legend()
+    fig.suptitle(title)
+    fig.tight_layout()
+    _save(fig, path)
+
+
+def plot_confusion(path: Path, reports: dict) -> None:
+    """One confusion matrix per evaluated set, rows true, columns predicted."""
+    import numpy as np
+
+    from respmon.patterns import PATTERNS
+
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, len(reports), figsize=(6 * len(reports), 5.5), squeeze=False)
+    for ax, (name, report) in zip(axes[0], reports.items()):
+        cm = np.asarray(report["confusion"])
+        ax.imshow(cm, cmap="Blues")
+        for i in range(cm.shape[0]):
+            for j in range(cm.shape[1]):
+                ax.text(j, i, str(cm[i, j]), ha="center", va="center", fontsize=8,
+                        color="white" if cm[i, j] > cm.max() / 2 else "black")
+        ax.set_xticks(range(len(PATTERNS)), PATTERNS, rotation=45, ha="right")
+        ax.set_yticks(range(len(PATTERNS)), PATTERNS)
+        ax.set_xlabel("predicted")
+        ax.set_ylabel("true")
+        ax.set_title(f"{name}: accuracy {report['accuracy']:.3f}")
+    fig.tight_layout()
+    _save(fig, path)
+
+
+def plot_replay(path: Path, signal: list[tuple[float, float]], windows: list[dict], title: str) -> None:
+    """Breathing signal, rate and quality over time, one panel each, sharing the time axis."""
+    plt = _pyplot()
     fig, (ax_signal, ax_rate, ax_quality) = plt.subplots(3, 1, sharex=True, figsize=(11, 7))
     if signal:
         t, v = zip(*signal)
@@ -34,9 +93,4 @@ def plot_replay(path: Path, signal: list[tuple[float, float]], windows: list[dic
     ax_quality.set_ylabel("quality")
     ax_quality.set_xlabel("time (s)")
     fig.tight_layout()
-    try:
-        fig.savefig(path, dpi=90)
-    except OSError as exc:
-        raise UsageError(f"--plot: cannot write {path}: {exc.strerror or exc}") from None
-    finally:
-        plt.close(fig)
+    _save(fig, path)

@@ -1,0 +1,98 @@
+"""Windows for the classifier: the training set from the RSM, and turning any signal into
+normalised 60 s windows at 10 Hz."""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import signal as sps
+
+from respmon.patterns import PATTERNS
+from respmon.progress import Progress
+
+WINDOW_S = 60.0
+RATE_HZ = 10.0
+WINDOW_N = int(WINDOW_S * RATE_HZ)
+# Extra white noise added to a share of the physiological training windows, as a fraction of the
+# window's breathing spread: a camera at 2–3 m sees a few mm of noise on a few mm of breathing.
+NOISE_AUGMENT_SHARE = 0.5
+NOISE_AUGMENT_MAX = 0.5
+
+
+def normalize_windows(windows: np.ndarray) -> np.ndarray:
+    """Per-window z-score, so millimetres, belt units and [0, 1] min–max all look alike."""
+    x = np.asarray(windows, dtype=np.float32)
+    x = x - x.mean(axis=-1, keepdims=True)
+    std = x.std(axis=-1, keepdims=True)
+    return x / np.maximum(std, 1e-6)
+
+
+def resample_to_window_rate(samples: np.ndarray, rate_hz: float) -> np.ndarray:
+    """A signal at rate_hz resampled to 10 Hz (polyphase, anti-aliased)."""
+    x = np.asarray(samples, dtype=float)
+    if abs(rate_hz - RATE_HZ) < 1e-9:
+        return x
+    from fractions import Fraction
+
+    ratio = Fraction(RATE_HZ / rate_hz).limit_denominator(1000)
+    return sps.resample_poly(x, ratio.numerator, ratio.denominator)
+
+
+def windows_of(samples_10hz: np.ndarray, hop_s: float = WINDOW_S) -> np.ndarray:
+    """Consecutive 60 s windows (hop_s apart) of a 10 Hz signal; empty if it is shorter."""
+    x = np.asarray(samples_10hz, dtype=float)
+    hop = max(1, int(round(hop_s * RATE_HZ)))
+    starts = range(0, len(x) - WINDOW_N + 1, hop)
+    return np.stack([x[s:s + WINDOW_N] for s in starts]) if len(x) >= WINDOW_N else np.empty((0, WINDOW_N))
+
+
+def training_set(per_class_per_mode: int, seed: int, progress: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """(windows, class indices 0..6): both RSM modes, both releases of the authors' code.
+
+    Physiological windows keep their artefacts (wander, motion, sensor noise) and half of them get
+    extra white noise, so the classifier sees breathing at camera-like signal-to-noise ratios.
+    """
+    from sim.rsm_authors import authors_signal
+    from sim.rsm_physiological import physiological_signal
+
+    rng = np.random.default_rng(seed)
+    windows, labels = [], []
+    bar = Progress("generating training windows", len(PATTERNS) * per_class_per_mode * 2,
+                   stream=None if progress else _Silent())
+    done = 0
+    for index, pattern in enumerate(PATTERNS):
+        for k in range(per_class_per_mode):
+            version = "2019" if k % 2 == 0 else "2020"
+            windows.append(authors_signal(pattern, rng, duration_s=WINDOW_S, rate_hz=RATE_HZ, version=version))
+            x = physiological_signal(pattern, rng, duration_s=WINDOW_S, rate_hz=RATE_HZ).displacement_mm
+            if rng.random() < NOISE_AUGMENT_SHARE:
+                spread = float(np.percentile(x, 95) - np.percentile(x, 5))
+                x = x + rng.normal(0.0, rng.uniform(0.0, NOISE_AUGMENT_MAX) * spread, len(x))
+            windows.append(x)
+            labels += [index, index]
+            done += 2
+            bar.update(done)
+    bar.close()
+    return normalize_windows(np.stack(windows)), np.asarray(labels, dtype=np.int64)
+
+
+def test_set(per_class: int, seed: int, mode: str) -> tuple[np.ndarray, np.ndarray]:
+    """Held-out windows of one mode ("authors" or "physiological"), no augmentation."""
+    from sim.rsm_authors import authors_signal
+    from sim.rsm_physiological import physiological_signal
+
+    rng = np.random.default_rng(seed)
+    windows, labels = [], []
+    for index, pattern in enumerate(PATTERNS):
+        for k in range(per_class):
+            if mode == "authors":
+                version = "2019" if k % 2 == 0 else "2020"
+                windows.append(authors_signal(pattern, rng, duration_s=WINDOW_S, rate_hz=RATE_HZ, version=version))
+            else:
+                windows.append(physiological_signal(pattern, rng, duration_s=WINDOW_S, rate_hz=RATE_HZ).displacement_mm)
+            labels.append(index)
+    return normalize_windows(np.stack(windows)), np.asarray(labels, dtype=np.int64)
+
+
+class _Silent:
+    def isatty(self) -> bool:
+        return False
