@@ -16,7 +16,7 @@ from pathlib import Path
 
 from respmon.config import load_config
 from respmon.errors import UsageError
-from respmon.replay import replay_recording
+from respmon.replay import load_classifier, replay_recording
 from sim.script import parse_script
 
 
@@ -46,7 +46,7 @@ def run(args) -> int:
         print(f"generated {path.name}: {result.frames_written} frames in {result.wall_s:.1f} s; replaying",
               file=sys.stderr)
         truth = json.loads(truth_path_for(path).read_text(encoding="utf-8"))
-        for line in replay_recording(path, config):
+        for line in replay_recording(path, config, classifier=load_classifier(config)):
             if line["type"] == "window":
                 segment = truth_at(truth["segments"], line["t"] - 0.5)
                 line["truth"] = {"pattern": segment["pattern"], "rate_bpm": segment["rate_bpm"]}

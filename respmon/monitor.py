@@ -40,6 +40,7 @@ PAUSE_INTERVALS = 1.5  # a pause longer than this many breath intervals is not s
 NOISE_FACTOR = 3.0  # a block moves when it changes this many times its still-time change...
 NOISE_LEARNING = 0.02  # ...learnt as an average over about 50 still frames
 MOTION_FRAMES = 2  # grid frames in a row
+CLASSIFIER_WINDOW_S = 60.0
 GRID_RATE_HZ = 5.0  # at least this many block grids a second (every frame below 10 fps)
 
 
@@ -325,9 +326,10 @@ class Monitor:
     """Wires the stages; `frame()` or `sample()` in, per-second result dicts out."""
 
     def __init__(self, config: SimpleNamespace, *, fps: float | None = None, width: int | None = None,
-                 on_sample: Callable[[float, float], None] | None = None):
+                 on_sample: Callable[[float, float], None] | None = None, classifier=None):
         self.config = config
         self.on_sample = on_sample
+        self.classifier = classifier  # a PatternClassifier, or None for rate only
         self.rates: list[float] = []
         self.windows = 0
         rate_hz = config.signal.rate_hz
@@ -359,6 +361,21 @@ class Monitor:
         self.windows += 1
         if tracking and analysis.rr_bpm is not None:
             self.rates.append(analysis.rr_bpm)
+        return {**self._base_window(second, analysis, state, tracking, fs), **self._pattern(tracking)}
+
+    def _pattern(self, tracking: bool) -> dict:
+        """The classifier's view of the last 60 s of signal, once there are 60 s since a restart."""
+        if self.classifier is None:
+            return {}
+        needed = int(round(CLASSIFIER_WINDOW_S * self.analyzer.rate_hz))
+        if not tracking or len(self.analyzer.samples) < needed:
+            return {"pattern": None, "confidence": None, "probs": None}
+        from respmon.classify.infer import describe
+
+        recent = np.fromiter(self.analyzer.samples, dtype=float)[-needed:]
+        return describe(self.classifier.classify_signal(recent, self.analyzer.rate_hz))
+
+    def _base_window(self, second: int, analysis: Analysis, state: str, tracking: bool, fs: FrameState) -> dict:
         return {
             "type": "window",
             "t": second,

@@ -25,12 +25,14 @@ def _check_duration(path: Path, duration_s: float | None) -> None:
                          f"{MIN_DURATION_S:g} s needed)")
 
 
-def replay_recording(path: Path, config: SimpleNamespace, on_sample: Callable | None = None) -> Iterator[dict]:
+def replay_recording(path: Path, config: SimpleNamespace, on_sample: Callable | None = None,
+                     classifier=None) -> Iterator[dict]:
     from respmon.sources.recording import open_depth_recording
 
     info, frames_in = open_depth_recording(path)
     _check_duration(path, info["duration_s"])
-    monitor = Monitor(config, fps=float(info["fps"]), width=int(info["width"]), on_sample=on_sample)
+    monitor = Monitor(config, fps=float(info["fps"]), width=int(info["width"]), on_sample=on_sample,
+                      classifier=classifier)
     first_ms = last_ms = None
     frames = 0
     for frame in frames_in:
@@ -44,17 +46,27 @@ def replay_recording(path: Path, config: SimpleNamespace, on_sample: Callable | 
 
 
 def replay_waveform(path: Path, config: SimpleNamespace, column: str | None, rate_hz: float | None,
-                    on_sample: Callable | None = None) -> Iterator[dict]:
+                    on_sample: Callable | None = None, classifier=None) -> Iterator[dict]:
     from respmon.sources.waveform import read_waveform_csv
 
     t_s, values, column = read_waveform_csv(path, column, rate_hz)
     step_s = float(np.median(np.diff(t_s))) if len(t_s) > 1 else 0.0
     _check_duration(path, float(t_s[-1] - t_s[0]) + step_s)
-    monitor = Monitor(config, on_sample=on_sample)
+    monitor = Monitor(config, on_sample=on_sample, classifier=classifier)
     for t, v in zip(t_s, values):
         yield from monitor.sample(float(t), float(v))
     yield from monitor.finish(float(t_s[-1]) + step_s)
     yield {"type": "summary", "source": "waveform", "column": column, "samples": len(values), **monitor.summary()}
+
+
+def load_classifier(config: SimpleNamespace):
+    """The configured pattern classifier (the shipped model unless classifier.model names one)."""
+    import torch
+
+    from respmon.classify.infer import PatternClassifier
+
+    torch.set_num_threads(1)  # one window a second: a thread pool costs more than it gives
+    return PatternClassifier(Path(config.classifier.model) if config.classifier.model else None)
 
 
 def run(args) -> int:
@@ -65,14 +77,15 @@ def run(args) -> int:
         raise UsageError(f"--plot: {args.plot} must end in .png, .svg or .pdf")
     signal: list[tuple[float, float]] = []
     on_sample = (lambda t, v: signal.append((t, v))) if args.plot is not None else None
-    if suffix in RECORDING_SUFFIXES:
-        if args.column is not None or args.rate_hz is not None:
-            raise UsageError("--column and --rate-hz are for CSV waveforms, not depth recordings")
-        lines = replay_recording(path, config, on_sample)
-    elif suffix == ".csv":
-        lines = replay_waveform(path, config, args.column, args.rate_hz, on_sample)
-    else:
+    if suffix not in RECORDING_SUFFIXES + (".csv",):
         raise UsageError(f"{path}: unknown file type (expected .db3, .bag or .csv)")
+    if suffix in RECORDING_SUFFIXES and (args.column is not None or args.rate_hz is not None):
+        raise UsageError("--column and --rate-hz are for CSV waveforms, not depth recordings")
+    classifier = load_classifier(config)
+    if suffix in RECORDING_SUFFIXES:
+        lines = replay_recording(path, config, on_sample, classifier)
+    else:
+        lines = replay_waveform(path, config, args.column, args.rate_hz, on_sample, classifier)
     windows = []
     for line in lines:
         if line["type"] == "window":

@@ -139,3 +139,15 @@ def test_resampler_gives_a_regular_grid_and_interpolates(steps, rate_hz):
     assert np.allclose(np.diff(ts), 1.0 / rate_hz, atol=1e-6)
     assert ts[0] == pytest.approx(times[0]) and ts[-1] <= times[-1] + 1e-9
     assert np.allclose([v for _, v in out], 2.0 * ts + 1.0, atol=1e-6)
+
+
+def test_replay_lines_carry_the_shipped_classifiers_pattern(tmp_path):
+    path = tmp_path / "belt.csv"
+    _breathing_csv(path, bpm=15.0, seconds=80)
+    code, out, err = run_cli("replay", str(path))
+    assert code == 0, err
+    windows = [json.loads(line) for line in out.splitlines() if '"window"' in line]
+    early, late = windows[:59], windows[60:]
+    assert all(w["pattern"] is None and w["probs"] is None for w in early)  # under 60 s of signal
+    assert all(w["pattern"] == "eupnea" and w["confidence"] > 0.5 for w in late)
+    assert all(abs(sum(w["probs"].values()) - 1) < 1e-3 for w in late)
