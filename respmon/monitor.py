@@ -122,17 +122,23 @@ class BreathingAnalyzer:
         if long.rate_bpm is not None and (estimate.rate_bpm is None or len(estimate.breaths) < 4) \
                 and long.quality >= estimate.quality:
             estimate = long
-        if estimate.rate_bpm is not None and estimate.quality >= self.min_quality:
+        confident = estimate.rate_bpm is not None and estimate.quality >= self.min_quality
+        if confident and estimate.from_breaths:
             amplitude = estimate.breath_amplitude
             self.reference_amplitude = amplitude if self.reference_amplitude is None else (
                 (1 - AMPLITUDE_MEMORY) * self.reference_amplitude + AMPLITUDE_MEMORY * amplitude)
             self.typical_interval_s = 60.0 / estimate.rate_bpm
+        rate_only = Analysis(estimate.rate_bpm if confident else None, estimate.quality, None, None)
+        if self.reference_amplitude is None:
+            # Breaths were never told apart on this signal: a pause cannot be told from no signal.
+            return rate_only
+        if rsp.NOISE_MARGIN * long.noise_sigma >= rsp.HYSTERESIS_FRACTION * self.reference_amplitude / 2:
+            # The noise, not the breathing, sets the breath threshold: missing breaths would be
+            # the noise hiding them, so no pause is judged (never a false apnea from a noisy signal).
+            return rate_only
         end_s = len(x) / self.rate_hz
         last_effort_s = long.breaths.last_effort_s
         since = end_s if last_effort_s is None else max(0.0, end_s - last_effort_s)
-        if self.reference_amplitude is None:
-            # Breathing was never established on this signal: a pause cannot be told from no signal.
-            return Analysis(None, estimate.quality, None, None)
         pause_limit_s = max(self.apnea_min_s, PAUSE_INTERVALS * (self.typical_interval_s or 0.0))
         breathing = bool(since <= pause_limit_s)
         rr = estimate.rate_bpm if breathing and estimate.quality >= self.min_quality else None

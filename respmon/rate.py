@@ -68,6 +68,7 @@ class RateEstimate:
     breaths: Breaths
     noise_sigma: float  # in-band noise left in the cleaned signal
     breath_amplitude: float  # median peak-to-trough of the window's breaths (0 if none)
+    from_breaths: bool = True  # False: the rate is the spectrum's, breaths could not be told apart
 
 
 @functools.lru_cache(maxsize=64)
@@ -308,6 +309,7 @@ def estimate_rate(samples: np.ndarray, rate_hz: float, reference_amplitude: floa
     if (rate_bpm is None or quality < q_spectral) and q_spectral > 0 and cycles >= MIN_SPECTRAL_CYCLES:
         agrees = rate_bpm is not None and abs(rate_bpm - peak_bpm) <= AGREEMENT_FRACTION * peak_bpm
         if not agrees:
-            rate_bpm, quality = peak_bpm, q_spectral
+            amplitude = float(np.median(breaths.amplitude)) if len(breaths) else 0.0
+            return RateEstimate(peak_bpm, q_spectral, breaths, sigma, amplitude, from_breaths=False)
     amplitude = float(np.median(breaths.amplitude)) if len(breaths) else 0.0
-    return RateEstimate(rate_bpm, quality, breaths, sigma, amplitude)
+    return RateEstimate(rate_bpm, quality, breaths, sigma, amplitude, from_breaths=rate_bpm is not None)

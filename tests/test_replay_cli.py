@@ -151,3 +151,17 @@ def test_replay_lines_carry_the_shipped_classifiers_pattern(tmp_path):
     assert all(w["pattern"] is None and w["probs"] is None for w in early)  # under 60 s of signal
     assert all(w["pattern"] == "eupnea" and w["confidence"] > 0.5 for w in late)
     assert all(abs(sum(w["probs"].values()) - 1) < 1e-3 for w in late)
+
+
+def test_noisy_breathing_is_never_called_apnea(tmp_path):
+    # A distant camera: breathing barely above the noise. Breaths hidden by noise are not a pause.
+    rng = np.random.default_rng(11)
+    t = np.arange(0, 90, 1 / 15.0)
+    x = 3.0 * np.sin(2 * np.pi * 0.25 * t) + rng.normal(0, 3.0, len(t))
+    path = tmp_path / "far.csv"
+    path.write_text("t,displacement\n" + "\n".join(f"{a:.4f},{b:.4f}" for a, b in zip(t, x)) + "\n")
+    lines = [json.loads(line) for line in run_cli("replay", str(path))[1].splitlines()]
+    windows = [w for w in lines if w["type"] == "window"]
+    assert not any(w["state"] == "apnea" for w in windows)
+    rated = [w["rr_bpm"] for w in windows if w["rr_bpm"] is not None]
+    assert all(abs(r - 15) <= 1.5 for r in rated)
