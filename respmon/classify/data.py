@@ -12,15 +12,10 @@ from respmon.progress import Progress
 WINDOW_S = 60.0
 RATE_HZ = 10.0
 WINDOW_N = int(WINDOW_S * RATE_HZ)
-# Extra white noise added to a share of the physiological training windows, with a sigma of up
-# to NOISE_AUGMENT_MAX times the window's breathing spread. The classifier must hold wherever the
-# rate stage still reports a rate: its spectral rate needs a peak about 35 times the noise floor
-# (quality 0.5), which a 60 s window at 10 Hz reaches at a breathing peak-to-peak of about
-# 1.2 noise sigmas (peak/floor = A²N / 6σ², N = 600). Hence noise up to 1.0 times the spread.
-# The camera's side of it: depth noise of 1-2 mm at 1 m growing with the square of distance,
-# partly correlated across the chest, so 2-3 m puts several mm of noise on 2-12 mm of breathing.
+# Extra white noise added to a share of the physiological training windows, as a fraction of the
+# window's breathing spread: a camera at 2–3 m sees a few mm of noise on a few mm of breathing.
 NOISE_AUGMENT_SHARE = 0.5
-NOISE_AUGMENT_MAX = 1.0
+NOISE_AUGMENT_MAX = 0.5
 
 
 def normalize_windows(windows: np.ndarray) -> np.ndarray:
