@@ -94,19 +94,16 @@ class BreathingAnalyzer:
         self.min_quality = min_quality
         self.apnea_min_s = apnea_min_s
         self.samples: deque[float] = deque(maxlen=self.long_n)
-        self.last_t: float | None = None
         self.reference_amplitude: float | None = None
         self.typical_interval_s: float | None = None
 
     def reset(self) -> None:
         self.samples.clear()
-        self.last_t = None
         self.reference_amplitude = None
         self.typical_interval_s = None
 
-    def add(self, t_s: float, value: float) -> None:
+    def add(self, value: float) -> None:
         self.samples.append(value)
-        self.last_t = t_s
 
     @property
     def duration_s(self) -> float:
@@ -117,11 +114,16 @@ class BreathingAnalyzer:
             return Analysis(None, 0.0, None, None)
         x = np.fromiter(self.samples, dtype=float, count=len(self.samples))
         estimate = rsp.estimate_rate(x[-self.window_n:], self.rate_hz, self.reference_amplitude)
-        long = rsp.estimate_rate(x, self.rate_hz, self.reference_amplitude)
-        # Slow breathing leaves too few breaths in the short window: use the long one.
-        if long.rate_bpm is not None and (estimate.rate_bpm is None or len(estimate.breaths) < 4) \
-                and long.quality >= estimate.quality:
-            estimate = long
+        # The whole buffer is analysed only when the short window cannot answer alone: slow
+        # breathing leaves too few breaths in it, or no breath is recent enough to time a pause.
+        last = estimate.breaths.last_effort_s
+        recent = last is not None and (min(len(x), self.window_n) / self.rate_hz - last) < self.apnea_min_s
+        long, long_n = estimate, min(len(x), self.window_n)
+        few_breaths = estimate.rate_bpm is None or len(estimate.breaths) < 4
+        if len(x) > self.window_n and (few_breaths or not recent):
+            long, long_n = rsp.estimate_rate(x, self.rate_hz, self.reference_amplitude), len(x)
+            if few_breaths and long.rate_bpm is not None and long.quality >= estimate.quality:
+                estimate = long
         confident = estimate.rate_bpm is not None and estimate.quality >= self.min_quality
         if confident and estimate.from_breaths:
             amplitude = estimate.breath_amplitude
@@ -136,7 +138,7 @@ class BreathingAnalyzer:
             # The noise, not the breathing, sets the breath threshold: missing breaths would be
             # the noise hiding them, so no pause is judged (never a false apnea from a noisy signal).
             return rate_only
-        end_s = len(x) / self.rate_hz
+        end_s = long_n / self.rate_hz
         last_effort_s = long.breaths.last_effort_s
         since = end_s if last_effort_s is None else max(0.0, end_s - last_effort_s)
         pause_limit_s = max(self.apnea_min_s, PAUSE_INTERVALS * (self.typical_interval_s or 0.0))
@@ -420,7 +422,7 @@ class Monitor:
 
     def _feed(self, t: float, value: float) -> None:
         for ts, v in self.resampler.feed(t, value):
-            self.analyzer.add(ts, v)
+            self.analyzer.add(v)
             self.latest_mm = v
             if self.on_sample is not None:
                 self.on_sample(ts, v)

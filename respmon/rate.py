@@ -107,12 +107,6 @@ def band_noise_sigma(sigma: float, rate_hz: float, high_hz: float | None = None)
     return float(sigma * np.sqrt((high - BAND_HZ[0]) / (rate_hz / 2.0)))
 
 
-def _crossings(x: np.ndarray, level: float, upward: bool) -> np.ndarray:
-    above = x > level
-    edges = np.flatnonzero(above[1:] & ~above[:-1]) if upward else np.flatnonzero(~above[1:] & above[:-1])
-    return edges + 1
-
-
 def rsp_peaks(clean: np.ndarray, rate_hz: float, threshold: float) -> Breaths:
     """Breaths by hysteresis around zero: up through +threshold, then down through −threshold."""
     x = np.asarray(clean, dtype=float)

@@ -9,7 +9,6 @@ describes exactly the frames a reader gets.
 from __future__ import annotations
 
 import json
-import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -201,8 +200,3 @@ def write_synthetic_recording(
     tmp.write_text(json.dumps(truth, indent=1) + "\n", encoding="utf-8")
     os.replace(tmp, truth_path)
     return RecordingResult(path, truth_path, written, len(played_numbers), time.monotonic() - started)
-
-
-
-def recording_duration_s(segments: list[Segment]) -> float:
-    return math.fsum(s.duration_s for s in segments)

@@ -23,7 +23,7 @@ def tiny_data():
 def tiny_model(tiny_data):
     torch.set_num_threads(1)
     x, y = tiny_data
-    return train("biatgru", x, y, epochs=8, seed=3, batch=16, progress=False)
+    return train("biatgru", x, y, epochs=12, seed=3, batch=16, progress=False)
 
 
 def test_tiny_model_learns(tiny_model, tiny_data):
