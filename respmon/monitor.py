@@ -87,13 +87,14 @@ class BreathingAnalyzer:
     """Keeps the recent 10 Hz breathing signal and judges it once per second."""
 
     def __init__(self, rate_hz: float, window_s: float, long_window_s: float, min_quality: float,
-                 apnea_min_s: float):
+                 apnea_min_s: float, keep_s: float = CLASSIFIER_WINDOW_S):
         self.rate_hz = rate_hz
         self.window_n = int(round(window_s * rate_hz))
         self.long_n = int(round(max(long_window_s, window_s) * rate_hz))
         self.min_quality = min_quality
         self.apnea_min_s = apnea_min_s
-        self.samples: deque[float] = deque(maxlen=self.long_n)
+        # Kept for the longest reader: the long rate window or the classifier's 60 s.
+        self.samples: deque[float] = deque(maxlen=max(self.long_n, int(round(keep_s * rate_hz))))
         self.reference_amplitude: float | None = None
         self.typical_interval_s: float | None = None
 
@@ -112,7 +113,7 @@ class BreathingAnalyzer:
     def analyze(self) -> Analysis:
         if self.duration_s < MIN_ANALYSIS_S:
             return Analysis(None, 0.0, None, None)
-        x = np.fromiter(self.samples, dtype=float, count=len(self.samples))
+        x = np.fromiter(self.samples, dtype=float, count=len(self.samples))[-self.long_n:]
         estimate = rsp.estimate_rate(x[-self.window_n:], self.rate_hz, self.reference_amplitude)
         # The whole buffer is analysed only when the short window cannot answer alone: slow
         # breathing leaves too few breaths in it, or no breath is recent enough to time a pause.

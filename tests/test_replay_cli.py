@@ -165,3 +165,14 @@ def test_noisy_breathing_is_never_called_apnea(tmp_path):
     assert not any(w["state"] == "apnea" for w in windows)
     rated = [w["rr_bpm"] for w in windows if w["rr_bpm"] is not None]
     assert all(abs(r - 15) <= 1.5 for r in rated)
+
+
+def test_short_rate_windows_still_leave_the_classifier_its_60_s(tmp_path):
+    config = tmp_path / "short.yaml"
+    config.write_text("rate:\n  window_s: 20\n  long_window_s: 30\n")
+    path = tmp_path / "belt.csv"
+    _breathing_csv(path, bpm=15.0, seconds=70)
+    code, out, err = run_cli("replay", str(path), "--config", str(config))
+    assert code == 0, err
+    windows = [json.loads(line) for line in out.splitlines() if '"window"' in line]
+    assert windows[-1]["pattern"] == "eupnea" and windows[-1]["rr_bpm"] == pytest.approx(15, abs=0.5)
