@@ -16,6 +16,13 @@ WINDOW_N = int(WINDOW_S * RATE_HZ)
 # window's breathing spread: a camera at 2–3 m sees a few mm of noise on a few mm of breathing.
 NOISE_AUGMENT_SHARE = 0.5
 NOISE_AUGMENT_MAX = 0.5
+# A streaming window starts anywhere in the breathing cycle, while a simulated signal starts at a
+# fixed point (the authors' segments at t = 0, physiological breaths at end-expiration). Training
+# windows therefore start 0-10 s into their signal: every phase of any breath of 6 bpm or faster.
+# Only where the shift cannot cut away the defining feature: the authors' signals are generated
+# two periods long; physiological pause patterns (whose pauses may sit anywhere) are not shifted.
+PHASE_SHIFT_MAX_S = 10.0
+SHIFTABLE_PHYSIOLOGICAL = ("eupnea", "bradypnea", "tachypnea", "noise")
 
 
 def normalize_windows(windows: np.ndarray) -> np.ndarray:
@@ -62,8 +69,16 @@ def training_set(per_class_per_mode: int, seed: int, progress: bool = True) -> t
     for index, pattern in enumerate(PATTERNS):
         for k in range(per_class_per_mode):
             version = "2019" if k % 2 == 0 else "2020"
-            windows.append(authors_signal(pattern, rng, duration_s=WINDOW_S, rate_hz=RATE_HZ, version=version))
-            x = physiological_signal(pattern, rng, duration_s=WINDOW_S, rate_hz=RATE_HZ).displacement_mm
+            # Two of the authors' 60 s periods, so a shifted window still holds one whole period's
+            # structure (its apnea included) and only starts later in the breathing.
+            authors = authors_signal(pattern, rng, duration_s=2 * WINDOW_S, rate_hz=RATE_HZ, version=version)
+            windows.append(_shifted_window(authors, rng))
+            if pattern in SHIFTABLE_PHYSIOLOGICAL:
+                x = physiological_signal(pattern, rng, duration_s=WINDOW_S + PHASE_SHIFT_MAX_S,
+                                         rate_hz=RATE_HZ).displacement_mm
+                x = _shifted_window(x, rng)
+            else:
+                x = physiological_signal(pattern, rng, duration_s=WINDOW_S, rate_hz=RATE_HZ).displacement_mm
             if rng.random() < NOISE_AUGMENT_SHARE:
                 spread = float(np.percentile(x, 95) - np.percentile(x, 5))
                 x = x + rng.normal(0.0, rng.uniform(0.0, NOISE_AUGMENT_MAX) * spread, len(x))
@@ -73,6 +88,12 @@ def training_set(per_class_per_mode: int, seed: int, progress: bool = True) -> t
             bar.update(done)
     bar.close()
     return normalize_windows(np.stack(windows)), np.asarray(labels, dtype=np.int64)
+
+
+def _shifted_window(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A window starting 0 to PHASE_SHIFT_MAX_S into x."""
+    offset = int(rng.integers(0, int(PHASE_SHIFT_MAX_S * RATE_HZ) + 1))
+    return x[offset:offset + WINDOW_N]
 
 
 def test_set(per_class: int, seed: int, mode: str) -> tuple[np.ndarray, np.ndarray]:
