@@ -27,7 +27,8 @@ from typing import Sequence
 
 import numpy as np
 
-from respmon.patterns import PATTERNS, label_of
+from respmon.patterns import PATTERNS
+from sim.datasets import per_pattern_dataset
 
 AUTHORS_VERSIONS = ("2019", "2020")
 
@@ -248,16 +249,9 @@ def authors_dataset(
     version: str = "2020",
 ) -> tuple[np.ndarray, np.ndarray]:
     """`count` signals per pattern, in pattern order: (labels int64, signals [rows, samples])."""
-    n = int(round(duration_s * rate_hz))
-    for pattern in patterns:
+    for pattern in patterns:  # fail before generating anything
         _check_args(pattern, duration_s, rate_hz, version)
-    labels = np.repeat([label_of(p) for p in patterns], count).astype(np.int64)
-    signals = np.empty((len(patterns) * count, n))
-    row = 0
-    for pattern in patterns:
-        for _ in range(count):
-            signals[row] = authors_signal(
-                pattern, rng, duration_s=duration_s, rate_hz=rate_hz, version=version
-            )
-            row += 1
-    return labels, signals
+    return per_pattern_dataset(
+        patterns, count, int(round(duration_s * rate_hz)),
+        lambda pattern: authors_signal(pattern, rng, duration_s=duration_s, rate_hz=rate_hz, version=version),
+    )

@@ -18,7 +18,9 @@ from typing import Sequence
 
 import numpy as np
 
-from respmon.patterns import PATTERNS, label_of
+from respmon.patterns import PATTERNS
+from sim.datasets import per_pattern_dataset
+from sim.rsm_authors import minmax
 
 # --- breathing rates (breaths/min) -----------------------------------------------------------
 # Adult resting RR 12-20/min, tachypnea > 20/min, bradypnea < 12/min: the usual clinical
@@ -511,17 +513,9 @@ def physiological_dataset(
     """
     for pattern in patterns:  # fail before generating anything
         _check_args(pattern, duration_s, rate_hz, None, None)
-    n = int(round(duration_s * rate_hz))
-    labels = np.repeat([label_of(p) for p in patterns], count).astype(np.int64)
-    signals = np.empty((len(patterns) * count, n))
-    row = 0
-    for pattern in patterns:
-        for _ in range(count):
-            x = physiological_signal(pattern, rng, duration_s=duration_s, rate_hz=rate_hz)
-            x = x.displacement_mm
-            if scaled:
-                span = x.max() - x.min()
-                x = (x - x.min()) / span if span > 0 else np.zeros_like(x)
-            signals[row] = x
-            row += 1
-    return labels, signals
+
+    def make_signal(pattern: str) -> np.ndarray:
+        x = physiological_signal(pattern, rng, duration_s=duration_s, rate_hz=rate_hz).displacement_mm
+        return minmax(x) if scaled else x
+
+    return per_pattern_dataset(patterns, count, int(round(duration_s * rate_hz)), make_signal)
