@@ -8,11 +8,12 @@ from typing import TextIO
 
 
 class Progress:
-    def __init__(self, label: str, total: int, stream: TextIO | None = None, min_interval_s: float = 0.2):
+    def __init__(self, label: str, total: int, stream: TextIO | None = None, min_interval_s: float = 0.2,
+                 enabled: bool = True):
         self.label = label
         self.total = max(int(total), 1)
         self.stream = stream if stream is not None else sys.stderr
-        self.enabled = self.stream.isatty()
+        self.enabled = enabled and self.stream.isatty()
         self.min_interval_s = min_interval_s
         self._last_s = 0.0
         self._start_s = time.monotonic()

@@ -63,8 +63,7 @@ def training_set(per_class_per_mode: int, seed: int, progress: bool = True) -> t
 
     rng = np.random.default_rng(seed)
     windows, labels = [], []
-    bar = Progress("generating training windows", len(PATTERNS) * per_class_per_mode * 2,
-                   stream=None if progress else _Silent())
+    bar = Progress("generating training windows", len(PATTERNS) * per_class_per_mode * 2, enabled=progress)
     done = 0
     for index, pattern in enumerate(PATTERNS):
         for k in range(per_class_per_mode):
@@ -113,7 +112,3 @@ def test_set(per_class: int, seed: int, mode: str) -> tuple[np.ndarray, np.ndarr
             labels.append(index)
     return normalize_windows(np.stack(windows)), np.asarray(labels, dtype=np.int64)
 
-
-class _Silent:
-    def isatty(self) -> bool:
-        return False
