@@ -47,6 +47,26 @@ def _seed(text: str) -> int:
     return value
 
 
+def _checked(check, text: str) -> str:
+    try:
+        check(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
+
+
+def _endpoint(text: str) -> str:
+    from respmon.config import check_endpoint
+
+    return _checked(check_endpoint, text)
+
+
+def _bed(text: str) -> str:
+    from respmon.config import check_bed
+
+    return _checked(check_bed, text)
+
+
 def _add_config(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--config", type=Path, default=None,
@@ -99,7 +119,28 @@ def build_parser() -> argparse.ArgumentParser:
                         help="CSV without a time column (t in s, or timestamp in ms): its sample rate")
     replay.add_argument("--plot", type=Path, default=None, metavar="OUT.png",
                         help="draw the signal, the rate and the quality over time")
+    replay.add_argument("--publish", type=_endpoint, default=None, metavar="ENDPOINT",
+                        help="also publish vitals, alerts and heartbeats on this ZeroMQ PUB endpoint, "
+                             "exactly as `respmon run` does")
+    replay.add_argument("--snapshot", type=_endpoint, default=None, metavar="ENDPOINT",
+                        help="with --publish: the snapshot endpoint (default: publish.snapshot_endpoint)")
+    replay.add_argument("--realtime", action="store_true",
+                        help="play at the recorded speed instead of as fast as possible")
     _add_config(replay)
+
+    run = commands.add_parser("run", help="the bedside daemon: camera (or recording) to alerts over ZeroMQ")
+    _add_config(run)
+
+    watch = commands.add_parser("watch", help="operator console: active alerts, then live alert events")
+    watch.add_argument("--endpoint", type=_endpoint, default=None,
+                       help="the daemon's PUB endpoint (default: publish.endpoint)")
+    watch.add_argument("--snapshot-endpoint", type=_endpoint, default=None,
+                       help="the daemon's snapshot endpoint (default: publish.snapshot_endpoint)")
+    watch.add_argument("--bed", type=_bed, default=None, help="only this bed (default: every bed on the endpoint)")
+    watch.add_argument("--json", action="store_true", help="JSON lines instead of text")
+    watch.add_argument("--for", dest="for_s", type=_positive_float, default=None, metavar="SECONDS",
+                       help="stop after this many seconds (default: until Ctrl-C)")
+    _add_config(watch)
 
     from respmon.classify.names import ARCHS
 
@@ -157,6 +198,14 @@ def main(argv: list[str] | None = None) -> int:
             from respmon import demo
 
             return demo.run(args)
+        if args.command == "run":
+            from respmon.daemon import app
+
+            return app.run(args)
+        if args.command == "watch":
+            from respmon import watch
+
+            return watch.run(args)
     except UsageError as exc:
         print(f"respmon: error: {exc}", file=sys.stderr)
         return exc.exit_code

@@ -8,6 +8,7 @@ so a typo in a bedside box's config never silently falls back to a default.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,7 +43,30 @@ def _check_box(value: Any) -> None:
         raise ValueError(f"must have 0 <= x0 < x1 and 0 <= y0 < y1, got {value}")
 
 
+def check_bed(value: str) -> None:
+    # The name goes into ZeroMQ topics ("alert/NAME/...") and systemd instance names.
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}", value):
+        raise ValueError(f"must be 1-64 letters, digits, '.', '_' or '-' (starting with a letter or "
+                         f"digit), got {value!r}")
+
+
+def check_endpoint(value: str) -> None:
+    if not re.fullmatch(r"(tcp://[^\s/]+:\d+|ipc://\S+)", value):
+        raise ValueError(f"must be tcp://HOST:PORT or ipc://PATH, got {value!r}")
+
+
 SCHEMA: dict[str, Any] = {
+    "bed": {
+        "name": Setting(str, "bed-1", check=check_bed),
+    },
+    "source": {
+        "kind": Setting(str, "camera", choices=("camera", "recording")),
+        "recording": Setting(str, ""),
+        "loop": Setting(bool, False),
+        "realtime": Setting(bool, True),
+        "stall_s": Setting(float, 5.0, minimum=1.0, maximum=60.0),
+        "reconnect_interval_s": Setting(float, 5.0, minimum=1.0, maximum=300.0),
+    },
     "camera": {
         "serial": Setting(str, ""),
         "width": Setting(int, 424, minimum=64, maximum=1280),
@@ -74,6 +98,35 @@ SCHEMA: dict[str, Any] = {
         "epochs": Setting(int, 30, minimum=1, maximum=1000),
         "seed": Setting(int, 1, minimum=0, maximum=2**31 - 1),
         "threads": Setting(int, 2, minimum=1, maximum=256),
+    },
+    "alerts": {
+        "apnea_delay_s": Setting(float, 20.0, minimum=10.0, maximum=60.0),
+        "apnea_clear_s": Setting(float, 10.0, minimum=2.0, maximum=60.0),
+        "tachypnea_above_bpm": Setting(float, 20.0, minimum=10.0, maximum=60.0),
+        "bradypnea_below_bpm": Setting(float, 12.0, minimum=3.0, maximum=20.0),
+        "rate_hysteresis_bpm": Setting(float, 2.0, minimum=0.0, maximum=10.0),
+        "rate_validation_s": Setting(float, 20.0, minimum=0.0, maximum=300.0),
+        "pattern_min_probability": Setting(float, 0.5, minimum=0.0, maximum=1.0),
+        "pattern_sustain_s": Setting(float, 20.0, minimum=0.0, maximum=300.0),
+        "pattern_evidence_hop_s": Setting(float, 10.0, minimum=1.0, maximum=60.0),
+        "pattern_alert_confidence": Setting(float, 0.9, minimum=0.0, maximum=1.0),
+        "clear_s": Setting(float, 30.0, minimum=0.0, maximum=600.0),
+        "absent_delay_s": Setting(float, 10.0, minimum=0.0, maximum=600.0),
+        "low_quality_delay_s": Setting(float, 60.0, minimum=10.0, maximum=3600.0),
+        "technical_clear_s": Setting(float, 5.0, minimum=0.0, maximum=600.0),
+        "update_interval_s": Setting(float, 10.0, minimum=1.0, maximum=600.0),
+    },
+    "publish": {
+        "endpoint": Setting(str, "tcp://127.0.0.1:5556", check=check_endpoint),
+        "snapshot_endpoint": Setting(str, "tcp://127.0.0.1:5557", check=check_endpoint),
+        "send_hwm": Setting(int, 1000, minimum=10, maximum=1_000_000),
+        "heartbeat_interval_s": Setting(float, 1.0, minimum=0.1, maximum=60.0),
+    },
+    "watch": {
+        "heartbeat_timeout_s": Setting(float, 3.0, minimum=0.5, maximum=600.0),
+    },
+    "log": {
+        "level": Setting(str, "info", choices=("debug", "info", "warning", "error")),
     },
     "simulation": {
         "recording": {

@@ -16,7 +16,9 @@ from pathlib import Path
 
 from respmon.config import load_config
 from respmon.errors import UsageError
-from respmon.replay import load_classifier, replay_recording
+from respmon.daemon.bedside import Bedside
+from respmon.logs import setup_logging
+from respmon.replay import load_classifier, replay_recording, with_alerts
 from sim.script import parse_script
 
 
@@ -32,6 +34,7 @@ def run(args) -> int:
     from sim.recording import truth_path_for, write_synthetic_recording
 
     config = load_config(args.config)
+    setup_logging(config.log.level)
     demo, rec = config.simulation.demo, config.simulation.recording
     segments = parse_script(demo.script)  # already checked when the config loaded
     if args.keep is not None and not args.keep.is_dir():
@@ -46,7 +49,9 @@ def run(args) -> int:
         print(f"generated {path.name}: {result.frames_written} frames in {result.wall_s:.1f} s; replaying",
               file=sys.stderr)
         truth = json.loads(truth_path_for(path).read_text(encoding="utf-8"))
-        for line in replay_recording(path, config, classifier=load_classifier(config)):
+        classifier = load_classifier(config)
+        bedside = Bedside(config, classifier.version)
+        for line in with_alerts(replay_recording(path, config, classifier=classifier), bedside):
             if line["type"] == "window":
                 segment = truth_at(truth["segments"], line["t"] - 0.5)
                 line["truth"] = {"pattern": segment["pattern"], "rate_bpm": segment["rate_bpm"]}

@@ -12,7 +12,9 @@ from typing import Callable, Iterator
 import numpy as np
 
 from respmon.config import load_config
+from respmon.daemon.bedside import Bedside
 from respmon.errors import UsageError
+from respmon.logs import setup_logging
 from respmon.monitor import Monitor
 
 RECORDING_SUFFIXES = (".db3", ".bag")
@@ -81,19 +83,72 @@ def run(args) -> int:
         raise UsageError(f"{path}: unknown file type (expected .db3, .bag or .csv)")
     if suffix in RECORDING_SUFFIXES and (args.column is not None or args.rate_hz is not None):
         raise UsageError("--column and --rate-hz are for CSV waveforms, not depth recordings")
-    classifier = load_classifier(config)
+    if args.snapshot is not None and args.publish is None:
+        raise UsageError("--snapshot goes with --publish")
+    setup_logging(config.log.level)
+    publisher = _publisher(config, args)  # bound first: subscribers connect while the model loads
+    try:
+        classifier = load_classifier(config)
+    except BaseException:
+        if publisher is not None:
+            publisher.close()
+        raise
     if suffix in RECORDING_SUFFIXES:
         lines = replay_recording(path, config, on_sample, classifier)
     else:
         lines = replay_waveform(path, config, args.column, args.rate_hz, on_sample, classifier)
+    bedside = Bedside(config, classifier.version, publisher)
     windows = []
-    for line in lines:
-        if line["type"] == "window":
-            windows.append(line)
-        print(json.dumps(line), flush=False)
+    try:
+        for line in with_alerts(lines, bedside, config.publish.heartbeat_interval_s, args.realtime, path.name):
+            if line["type"] == "window":
+                windows.append(line)
+            print(json.dumps(line), flush=args.realtime or bedside.publisher is not None)
+    finally:
+        bedside.close()
     sys.stdout.flush()
     if args.plot is not None:
         from respmon.plot import plot_replay
 
         plot_replay(args.plot, signal, windows, title=path.name)
     return 0
+
+
+def _publisher(config: SimpleNamespace, args):
+    if args.publish is None:
+        return None
+    from respmon.publish.zmq_pub import Publisher
+
+    return Publisher(args.publish, args.snapshot or config.publish.snapshot_endpoint, config.bed.name,
+                     config.publish.send_hwm)
+
+
+def with_alerts(lines: Iterator[dict], bedside, heartbeat_s: float = 1.0, realtime: bool = False,
+                source: str = "") -> Iterator[dict]:
+    """The replay lines with the alert engine's events after each window (and published, when the
+    bedside has a publisher, with a heartbeat once a wall-clock second as the daemon sends)."""
+    import time
+
+    started = time.monotonic()
+    next_heartbeat = started
+    alerts = 0
+    for line in lines:
+        if line["type"] == "window":
+            if realtime:
+                delay = started + line["t"] - time.monotonic()
+                if delay > 0:
+                    time.sleep(delay)
+            yield line
+            for event in bedside.window(line):
+                alerts += event["event"] == "onset"
+                yield event
+            now = time.monotonic()
+            if now >= next_heartbeat:
+                bedside.heartbeat({"state": line["state"], "source": source, "t": line["t"],
+                                   "uptime_s": round(now - started, 1)})
+                next_heartbeat = now + heartbeat_s
+        else:
+            if line["type"] == "summary":
+                line["alerts"] = alerts
+                line["active_alerts"] = sorted(bedside.engine.active)
+            yield line

@@ -1,0 +1,302 @@
+"""`respmon run`: the bedside daemon.
+
+A reader thread pulls depth frames (camera, or a recording for demos) into a short queue; the main
+thread runs the Monitor on them, the alert engine once per second of source time, and publishes.
+The main thread never waits on the camera for longer than a tick, so heartbeats, the camera_lost
+alarm and signals keep working when frames stop. Live and recording differ only in the reader.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import signal
+import threading
+import time
+from pathlib import Path
+from types import SimpleNamespace
+
+from respmon.config import ConfigError, load_config
+from respmon.daemon.bedside import Bedside, lost_window
+from respmon.daemon.notify import Notifier
+from respmon.errors import UsageError
+from respmon.logs import set_level, setup_logging
+from respmon.monitor import Monitor
+
+log = logging.getLogger("respmon.daemon")
+
+TICK_S = 0.1
+QUEUE_FRAMES = 30  # about 2 s at 15 fps: enough to ride out a slow second, small enough to stay live
+BAD_FRAME_LOG_EVERY = 100
+# Sections a running daemon can take over on SIGHUP; the others shape the pipeline or its sockets.
+RELOADABLE = ("alerts", "log")
+
+
+class FrameReader(threading.Thread):
+    """Puts ("start", info), ("frame", DepthFrame) and ("lost", reason) items on the queue."""
+
+    def __init__(self, config: SimpleNamespace, out: queue.Queue, stop: threading.Event):
+        super().__init__(name="frames", daemon=True)
+        self.config = config
+        self.out = out
+        self.stop = stop
+
+    def _put(self, item: tuple) -> bool:
+        while not self.stop.is_set():
+            try:
+                self.out.put(item, timeout=0.2)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def run(self) -> None:
+        try:
+            if self.config.source.kind == "recording":
+                self._recording()
+            else:
+                self._camera()
+        except Exception as exc:  # never a silent dead reader: the main loop raises camera_lost
+            log.exception("frame reader failed", extra={"event": "source.failed"})
+            self._put(("lost", f"frame reader failed: {exc}"))
+
+    def _recording(self) -> None:
+        from respmon.sources.recording import open_depth_recording
+
+        path = Path(self.config.source.recording)
+        while not self.stop.is_set():
+            info, frames = open_depth_recording(path)
+            if not self._put(("start", {"fps": info["fps"], "width": info["width"], "source": str(path)})):
+                return
+            started_wall = first_ms = None
+            try:
+                for frame in frames:
+                    if self.config.source.realtime:
+                        first_ms = frame.timestamp_ms if first_ms is None else first_ms
+                        started_wall = time.monotonic() if started_wall is None else started_wall
+                        delay = started_wall + (frame.timestamp_ms - first_ms) / 1000.0 - time.monotonic()
+                        if delay > 0 and self.stop.wait(delay):
+                            return
+                    if not self._put(("frame", frame)):
+                        return
+            except UsageError as exc:  # truncated or unreadable part way through
+                self._put(("lost", str(exc)))
+                return
+            if not self.config.source.loop:
+                self._put(("lost", f"recording {path.name} ended"))
+                return
+
+    def _camera(self) -> None:
+        from respmon.sources.camera import CameraError, read_camera
+
+        while not self.stop.is_set():
+            try:
+                stream = read_camera(self.config.camera, stall_timeout_s=self.config.source.stall_s)
+                with stream:
+                    announced = False
+                    for frame in stream:
+                        if not announced:
+                            announced = True
+                            info = {"fps": self.config.camera.fps, "width": self.config.camera.width,
+                                    "source": f"camera {stream.serial}"}
+                            if not self._put(("start", info)):
+                                return
+                        if not self._put(("frame", frame)):
+                            return
+            except CameraError as exc:
+                self._put(("lost", str(exc)))
+            if self.stop.wait(self.config.source.reconnect_interval_s):
+                return
+
+
+class Daemon:
+    def __init__(self, config: SimpleNamespace, config_path: Path | None, classifier, publisher,
+                 notifier: Notifier | None = None):
+        self.config = config
+        self.config_path = config_path
+        self.classifier = classifier
+        self.notifier = notifier or Notifier()
+        self.bedside = Bedside(config, classifier.version if classifier is not None else None, publisher)
+        self.frames: queue.Queue = queue.Queue(maxsize=QUEUE_FRAMES)
+        self.stop_event = threading.Event()
+        self.reload_requested = False
+        self.monitor: Monitor | None = None
+        self.offset_t = 0  # daemon seconds before the current source session
+        self.last_t = 0  # last second handed to the alert engine
+        self.frame_count = 0
+        self.bad_frames = 0
+        self.ready_sent = False
+        self.last_frame_mono: float | None = None
+        self.lost_reason: str | None = None
+        self.frames_since_ping = 0
+        self.source_name = "starting"
+        self.session_info: dict | None = None
+        self.started_mono = time.monotonic()
+
+    # Signals only set flags; the main loop acts on them between ticks.
+    def request_stop(self, *_: object) -> None:
+        self.stop_event.set()
+
+    def request_reload(self, *_: object) -> None:
+        self.reload_requested = True
+
+    def run(self) -> int:
+        reader = FrameReader(self.config, self.frames, self.stop_event)
+        reader.start()
+        log.info("started", extra={"bed": self.config.bed.name, "event": "daemon.start",
+                                   "source": self.config.source.kind,
+                                   "endpoint": getattr(self.bedside.publisher, "endpoint", None)})
+        next_heartbeat = next_ping = next_lost = time.monotonic()
+        try:
+            while not self.stop_event.is_set():
+                if self.reload_requested:
+                    self.reload_requested = False
+                    self.reload()
+                self._drain()
+                now = time.monotonic()
+                if self._stalled(now) and now >= next_lost:
+                    self.last_t += 1
+                    self.bedside.window(lost_window(self.last_t, self.lost_reason or "no frames"))
+                    next_lost = now + 1.0
+                if now >= next_heartbeat:
+                    self._heartbeat(now)
+                    next_heartbeat = now + self.config.publish.heartbeat_interval_s
+                if self.notifier.watchdog_interval_s is not None and now >= next_ping:
+                    # Only while frames arrive: a stalled camera or a wedged reader gets the
+                    # process restarted by systemd, which is also the cure for a stuck librealsense.
+                    if self.frames_since_ping > 0:
+                        self.notifier.watchdog()
+                    self.frames_since_ping = 0
+                    next_ping = now + self.notifier.watchdog_interval_s
+        finally:
+            self.notifier.stopping()
+            self.stop_event.set()
+            reader.join(timeout=3.0)
+            self.bedside.close()
+            log.info("stopped", extra={"bed": self.config.bed.name, "event": "daemon.stop",
+                                       "frames": self.frame_count})
+        return 0
+
+    def _stalled(self, now: float) -> bool:
+        if self.lost_reason is not None:
+            return True
+        since = self.last_frame_mono if self.last_frame_mono is not None else self.started_mono
+        if now - since >= self.config.source.stall_s:
+            self.lost_reason = f"no frame for {self.config.source.stall_s:g} s"
+            self.monitor = None  # frames that come back start a new session: no stale windows
+            log.warning("source stalled", extra={"bed": self.config.bed.name, "event": "source.stalled"})
+            return True
+        return False
+
+    def _drain(self) -> None:
+        """Handle what the reader queued, for at most one tick."""
+        deadline = time.monotonic() + TICK_S
+        while True:
+            try:
+                kind, payload = self.frames.get(timeout=max(0.0, deadline - time.monotonic()))
+            except queue.Empty:
+                return
+            if kind == "frame":
+                self._frame(payload)
+            elif kind == "start":
+                self._start_session(payload)
+            elif kind == "lost":
+                if self.lost_reason is None:
+                    log.warning("source lost: %s", payload, extra={"bed": self.config.bed.name,
+                                                                   "event": "source.lost"})
+                self.lost_reason = payload
+                self.monitor = None
+            if time.monotonic() >= deadline:
+                return
+
+    def _start_session(self, info: dict) -> None:
+        self.session_info = info
+        self.monitor = Monitor(self.config, fps=float(info["fps"]), width=int(info["width"]),
+                               classifier=self.classifier)
+        self.offset_t = self.last_t
+        self.source_name = info["source"]
+        log.info("source started", extra={"bed": self.config.bed.name, "event": "source.start",
+                                          "source": info["source"]})
+
+    def _frame(self, frame) -> None:
+        if self.monitor is None:
+            if self.session_info is None:
+                return
+            self._start_session(self.session_info)
+        self.frame_count += 1
+        self.frames_since_ping += 1
+        self.last_frame_mono = time.monotonic()
+        if self.lost_reason is not None:
+            log.info("frames again", extra={"bed": self.config.bed.name, "event": "source.back"})
+            self.lost_reason = None
+        try:
+            windows = self.monitor.frame(frame.timestamp_ms / 1000.0, frame.depth_raw, frame.mm_per_unit)
+        except Exception as exc:  # a bad frame costs that frame, never the daemon
+            self.bad_frames += 1
+            if self.bad_frames == 1 or self.bad_frames % BAD_FRAME_LOG_EVERY == 0:
+                log.warning("bad frame skipped: %s", exc, extra={"bed": self.config.bed.name,
+                                                                 "event": "frame.bad", "count": self.bad_frames})
+            return
+        if not self.ready_sent:
+            self.ready_sent = True
+            self.notifier.ready(f"{self.config.bed.name}: first frame from {self.source_name}")
+        for window in windows:
+            window["t"] = self.offset_t + window["t"]
+            self.last_t = window["t"]
+            self.bedside.window(window)
+
+    def _heartbeat(self, now: float) -> None:
+        latest = self.bedside.latest or {}
+        state = "lost" if self.lost_reason is not None else latest.get("state", "starting")
+        status = {"state": state, "source": self.source_name, "frames": self.frame_count,
+                  "bad_frames": self.bad_frames, "uptime_s": round(now - self.started_mono, 1),
+                  "t": self.last_t, "reason": self.lost_reason}
+        self.bedside.heartbeat(status)
+        rate = latest.get("rr_bpm")
+        alerts = ", ".join(sorted(self.bedside.engine.active)) or "no alerts"
+        self.notifier.status(f"{self.config.bed.name}: {state}"
+                             + (f", {rate:.1f} bpm" if rate is not None else "") + f"; {alerts}")
+
+    def reload(self) -> None:
+        bed = self.config.bed.name
+        if self.config_path is None:
+            log.warning("reload: no config file to read (started without --config)",
+                        extra={"bed": bed, "event": "config.reload_skipped"})
+            return
+        try:
+            new = load_config(self.config_path)
+        except ConfigError as exc:
+            log.error("reload refused, keeping the running config: %s", exc,
+                      extra={"bed": bed, "event": "config.reload_refused"})
+            return
+        needs_restart = [section for section in vars(new)
+                         if section not in RELOADABLE and getattr(new, section) != getattr(self.config, section)]
+        self.config.alerts = new.alerts
+        self.config.log = new.log
+        self.bedside.engine.reconfigure(new.alerts)
+        set_level(new.log.level)
+        log.info("config reloaded" + (f"; changes to {', '.join(needs_restart)} take a restart "
+                                      "(still running the old values)" if needs_restart else ""),
+                 extra={"bed": bed, "event": "config.reloaded"})
+
+
+def run(args) -> int:
+    config = load_config(args.config)
+    setup_logging(config.log.level)
+    if config.source.kind == "recording":
+        from respmon.sources.recording import recording_info
+
+        if not config.source.recording:
+            raise UsageError("source.recording: a recording path is needed when source.kind is recording")
+        recording_info(Path(config.source.recording))  # unreadable or missing: one line, exit 2 now
+    from respmon.publish.zmq_pub import Publisher
+    from respmon.replay import load_classifier
+
+    classifier = load_classifier(config)
+    publisher = Publisher(config.publish.endpoint, config.publish.snapshot_endpoint, config.bed.name,
+                          config.publish.send_hwm)
+    daemon = Daemon(config, args.config, classifier, publisher)
+    signal.signal(signal.SIGTERM, daemon.request_stop)
+    signal.signal(signal.SIGINT, daemon.request_stop)
+    signal.signal(signal.SIGHUP, daemon.request_reload)
+    return daemon.run()

@@ -1,0 +1,167 @@
+"""ZeroMQ edge: a PUB socket for alerts, vitals and heartbeats, and a ROUTER socket that answers
+snapshot requests with the alerts active now. The message schema is docs/messages.md.
+
+Topics are "KIND/BED/" (alerts: "alert/BED/CONDITION"), so a subscriber prefix-filters by kind
+("alert/"), by kind and bed ("alert/bed-12/"; the trailing slash keeps bed-1 from matching bed-12),
+or takes everything (""). Every message carries the schema version, this publisher's id (new at
+each start) and a sequence number counted per kind, so a subscriber to one kind can tell a gap.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import uuid
+
+import zmq
+
+from respmon.errors import UsageError
+
+SCHEMA_VERSION = 1
+KINDS = ("alert", "vitals", "heartbeat")
+SNAPSHOT_POLL_MS = 200
+
+
+class PublishError(UsageError):
+    pass
+
+
+def topic_for(kind: str, bed: str, condition: str | None = None) -> str:
+    return f"{kind}/{bed}/{condition}" if condition else f"{kind}/{bed}/"
+
+
+def _bind(socket: zmq.Socket, endpoint: str, what: str) -> None:
+    try:
+        socket.bind(endpoint)
+    except zmq.ZMQError as err:
+        socket.close(linger=0)
+        raise PublishError(f"cannot bind the {what} socket to {endpoint}: {err}") from None
+
+
+class Publisher:
+    """Not thread-safe: publish() from one thread. The snapshot is served from its own thread from
+    whatever set_snapshot() last stored."""
+
+    def __init__(self, endpoint: str, snapshot_endpoint: str | None, bed: str, send_hwm: int = 1000,
+                 context: zmq.Context | None = None):
+        self.bed = bed
+        self.publisher_id = uuid.uuid4().hex[:12]
+        self.context = context or zmq.Context.instance()
+        self.seq = dict.fromkeys(KINDS, 0)
+        self.dropped = 0
+        self.socket = self.context.socket(zmq.PUB)
+        # Per subscriber: at the high-water mark ZeroMQ drops that subscriber's messages instead of
+        # queueing without bound; a send never blocks the frame loop.
+        self.socket.setsockopt(zmq.SNDHWM, send_hwm)
+        self.socket.setsockopt(zmq.LINGER, 500)
+        _bind(self.socket, endpoint, "publish")
+        self.endpoint = self.socket.getsockopt_string(zmq.LAST_ENDPOINT)
+        self._lock = threading.Lock()
+        self._snapshot: dict = {"alerts": [], "vitals": None}
+        self._stop = threading.Event()
+        self._thread = None
+        self.snapshot_endpoint = None
+        if snapshot_endpoint:
+            router = self.context.socket(zmq.ROUTER)
+            router.setsockopt(zmq.LINGER, 0)
+            _bind(router, snapshot_endpoint, "snapshot")
+            self.snapshot_endpoint = router.getsockopt_string(zmq.LAST_ENDPOINT)
+            self._thread = threading.Thread(target=self._serve_snapshots, args=(router,), name="snapshot",
+                                            daemon=True)
+            self._thread.start()
+
+    def publish(self, kind: str, payload: dict, condition: str | None = None) -> dict:
+        """Stamp and send one message; returns the message as sent."""
+        with self._lock:
+            self.seq[kind] += 1
+            message = self._stamp(kind, payload, self.seq[kind])
+        body = json.dumps(message, separators=(",", ":"), allow_nan=False).encode()
+        try:
+            self.socket.send_multipart([topic_for(kind, self.bed, condition).encode(), body], flags=zmq.NOBLOCK)
+        except zmq.Again:  # PUB drops rather than blocks; counted in case a transport ever pushes back
+            self.dropped += 1
+        return message
+
+    def _stamp(self, kind: str, payload: dict, seq: int) -> dict:
+        envelope = {"schema": SCHEMA_VERSION, "type": kind, "publisher": self.publisher_id, "seq": seq,
+                    "bed": self.bed, "time": time.time()}
+        return {**envelope, **{key: value for key, value in payload.items() if key not in envelope}}
+
+    def set_snapshot(self, alerts: list[dict], vitals: dict | None) -> None:
+        with self._lock:
+            self._snapshot = {"alerts": alerts, "vitals": vitals, "seq": dict(self.seq)}
+
+    def _snapshot_reply(self) -> bytes:
+        with self._lock:
+            snap = dict(self._snapshot)
+            snap.setdefault("seq", dict(self.seq))
+        message = {"schema": SCHEMA_VERSION, "type": "snapshot", "publisher": self.publisher_id,
+                   "bed": self.bed, "time": time.time(), **snap}
+        return json.dumps(message, separators=(",", ":"), allow_nan=False).encode()
+
+    def _serve_snapshots(self, router: zmq.Socket) -> None:
+        poller = zmq.Poller()
+        poller.register(router, zmq.POLLIN)
+        try:
+            while not self._stop.is_set():
+                if not poller.poll(SNAPSHOT_POLL_MS):
+                    continue
+                frames = router.recv_multipart()
+                # REQ clients send [identity, b"", request]; anything else is answered the same way
+                # as long as it has an identity, so a malformed request cannot stop the server.
+                identity, envelope = frames[0], frames[1:-1]
+                try:
+                    router.send_multipart([identity, *envelope, self._snapshot_reply()], flags=zmq.NOBLOCK)
+                except zmq.ZMQError:
+                    pass  # the client went away
+        finally:
+            router.close(linger=0)
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=2.0)
+        self.socket.close()
+
+
+def request_snapshot(endpoint: str, timeout_s: float = 2.0, context: zmq.Context | None = None) -> dict | None:
+    """The publisher's snapshot, or None if it does not answer within timeout_s."""
+    context = context or zmq.Context.instance()
+    socket = context.socket(zmq.REQ)
+    socket.setsockopt(zmq.LINGER, 0)
+    try:
+        socket.connect(endpoint)
+        socket.send(b"snapshot")
+        if not socket.poll(int(timeout_s * 1000)):
+            return None
+        return json.loads(socket.recv())
+    finally:
+        socket.close(linger=0)
+
+
+def subscriber(endpoints: list[str] | str, prefixes: list[str], context: zmq.Context | None = None,
+               rcv_hwm: int = 10000) -> zmq.Socket:
+    context = context or zmq.Context.instance()
+    socket = context.socket(zmq.SUB)
+    socket.setsockopt(zmq.RCVHWM, rcv_hwm)
+    socket.setsockopt(zmq.LINGER, 0)
+    for prefix in prefixes:
+        socket.setsockopt(zmq.SUBSCRIBE, prefix.encode())
+    for endpoint in [endpoints] if isinstance(endpoints, str) else endpoints:
+        socket.connect(endpoint)
+    return socket
+
+
+def receive(socket: zmq.Socket, timeout_ms: int) -> tuple[str, dict] | None:
+    """(topic, message) or None after timeout_ms; a message that is not [topic, JSON] is skipped."""
+    if not socket.poll(timeout_ms):
+        return None
+    frames = socket.recv_multipart()
+    if len(frames) != 2:
+        return ("", {})
+    try:
+        return frames[0].decode(), json.loads(frames[1])
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        return ("", {})
+

@@ -1,0 +1,138 @@
+"""`respmon watch`: the operator's console.
+
+Subscribes first, then asks the snapshot endpoint for the alerts active now (a console started
+after an onset still shows it), then prints live alert events. It says when the publisher's
+heartbeat stops and comes back, when sequence numbers jump (messages were missed) and when the
+publisher restarted (new publisher id: the snapshot is fetched again).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from datetime import datetime, timezone
+
+from respmon.config import load_config
+from respmon.publish.zmq_pub import receive, request_snapshot, subscriber
+
+SNAPSHOT_TIMEOUT_S = 2.0
+RECEIVE_TICK_MS = 200
+
+
+def _clock(epoch_s: float) -> str:
+    return datetime.fromtimestamp(epoch_s, timezone.utc).strftime("%H:%M:%SZ")
+
+
+def format_alert(alert: dict, label: str | None = None) -> str:
+    label = label or alert.get("event", "").upper()
+    evidence = alert.get("evidence") or {}
+    parts = [
+        _clock(alert.get("time", time.time())), f"{label:<6}", f"{alert.get('priority', '?'):<6}",
+        str(alert.get("bed")), str(alert.get("condition")),
+    ]
+    if alert.get("confidence") is not None:
+        parts.append(f"confidence {alert['confidence']:.2f}")
+    parts.append(f"rate {alert['rr_bpm']:.1f} bpm" if alert.get("rr_bpm") is not None else "rate -")
+    if evidence.get("seconds_without_breathing") is not None:
+        parts.append(f"no breath {evidence['seconds_without_breathing']:.0f} s")
+    if alert.get("reason"):
+        parts.append(f"({alert['reason']})")
+    parts.append(f"since {alert.get('onset', '?')} t={alert.get('onset_t')} s id {str(alert.get('id'))[:8]}")
+    return "  ".join(parts)
+
+
+class Console:
+    def __init__(self, as_json: bool, heartbeat_timeout_s: float, out=None):
+        self.as_json = as_json
+        self.heartbeat_timeout_s = heartbeat_timeout_s
+        self.out = out or sys.stdout
+        self.last_seq: dict[tuple[str, str], int] = {}
+        self.snapshot_seq: dict[str, int] = {}  # per publisher: alerts up to here are in the snapshot
+        self.last_heartbeat: float | None = None
+        self.silent = False
+        self.publishers: set[str] = set()
+
+    def emit(self, record: dict, text: str) -> None:
+        self.out.write((json.dumps(record) if self.as_json else text) + "\n")
+        self.out.flush()
+
+    def notice(self, event: str, text: str, **fields) -> None:
+        self.emit({"type": "watch", "event": event, **fields}, f"{_clock(time.time())} ** {text}")
+
+    def snapshot(self, snap: dict | None, endpoint: str, bed: str | None) -> None:
+        if snap is None:
+            self.notice("no_snapshot", f"no snapshot from {endpoint} (is respmon running there?)",
+                        endpoint=endpoint)
+            return
+        publisher = snap.get("publisher", "")
+        self.publishers.add(publisher)
+        self.snapshot_seq[publisher] = int((snap.get("seq") or {}).get("alert", 0))
+        self.last_seq[(publisher, "alert")] = max(self.last_seq.get((publisher, "alert"), 0),
+                                                  self.snapshot_seq[publisher])
+        alerts = [a for a in snap.get("alerts", []) if bed is None or a.get("bed") == bed]
+        if self.as_json:
+            self.emit({**snap, "alerts": alerts}, "")
+            return
+        self.emit({}, f"{_clock(time.time())} ** {len(alerts)} active alert(s) on {snap.get('bed')}"
+                      f" (publisher {publisher})")
+        for alert in alerts:
+            self.emit(alert, format_alert(alert, "ACTIVE"))
+
+    def message(self, topic: str, msg: dict) -> bool:
+        """Handle one message; True when the publisher restarted (fetch the snapshot again)."""
+        kind, publisher = msg.get("type"), msg.get("publisher")
+        if kind is None or publisher is None:
+            return False
+        restarted = publisher not in self.publishers and bool(self.publishers)
+        self.publishers.add(publisher)
+        seq = msg.get("seq")
+        key = (publisher, kind)
+        previous = self.last_seq.get(key)
+        if previous is not None and isinstance(seq, int) and seq > previous + 1:
+            self.notice("sequence_gap", f"missed {seq - previous - 1} {kind} message(s) from {msg.get('bed')}",
+                        kind=kind, missed=seq - previous - 1, bed=msg.get("bed"))
+        if isinstance(seq, int):
+            self.last_seq[key] = seq
+        if kind == "heartbeat":
+            self.last_heartbeat = time.monotonic()
+            if self.silent:
+                self.silent = False
+                self.notice("heartbeat_back", f"heartbeat from {msg.get('bed')} is back", bed=msg.get("bed"))
+        elif kind == "alert":
+            if isinstance(seq, int) and seq <= self.snapshot_seq.get(publisher, 0):
+                return restarted  # already shown by the snapshot
+            self.emit(msg, format_alert(msg))
+        return restarted
+
+    def check_heartbeat(self, started: float) -> None:
+        since = time.monotonic() - (self.last_heartbeat if self.last_heartbeat is not None else started)
+        if not self.silent and since > self.heartbeat_timeout_s:
+            self.silent = True
+            self.notice("heartbeat_lost", f"no heartbeat for {since:.0f} s: the publisher is silent "
+                        "(daemon down, network, or box off); alerts cannot arrive", seconds=round(since, 1))
+
+
+def run(args) -> int:
+    config = load_config(args.config)
+    endpoint = args.endpoint or config.publish.endpoint
+    snapshot_endpoint = args.snapshot_endpoint or config.publish.snapshot_endpoint
+    bed = args.bed
+    scope = f"{bed}/" if bed else ""
+    sub = subscriber(endpoint, [f"alert/{scope}", f"heartbeat/{scope}"])
+    console = Console(args.json, config.watch.heartbeat_timeout_s)
+    started = time.monotonic()
+    deadline = started + args.for_s if args.for_s is not None else None
+    try:
+        console.snapshot(request_snapshot(snapshot_endpoint, SNAPSHOT_TIMEOUT_S), snapshot_endpoint, bed)
+        while deadline is None or time.monotonic() < deadline:
+            got = receive(sub, RECEIVE_TICK_MS)
+            if got is not None and console.message(*got):
+                console.notice("publisher_restarted", "the publisher restarted; fetching its snapshot")
+                console.snapshot(request_snapshot(snapshot_endpoint, SNAPSHOT_TIMEOUT_S), snapshot_endpoint, bed)
+            console.check_heartbeat(started)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        sub.close(linger=0)
+    return 0
