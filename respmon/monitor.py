@@ -42,6 +42,9 @@ NOISE_LEARNING = 0.02  # ...learnt as an average over about 50 still frames
 MOTION_FRAMES = 2  # grid frames in a row
 CLASSIFIER_WINDOW_S = 60.0
 GRID_RATE_HZ = 5.0  # at least this many block grids a second (every frame below 10 fps)
+RECHECK_SAME_REGION_SHARE = 0.5  # a region found during a pause that shares this much is the same chest
+RECHECK_WINDOW_S = 15.0  # ...searched over the last this many seconds...
+RECHECK_MIN_CYCLES = 2.0  # ...must show this many breathing cycles there
 
 
 class Resampler:
@@ -131,6 +134,15 @@ class BreathingAnalyzer:
             self.reference_amplitude = amplitude if self.reference_amplitude is None else (
                 (1 - AMPLITUDE_MEMORY) * self.reference_amplitude + AMPLITUDE_MEMORY * amplitude)
             self.typical_interval_s = 60.0 / estimate.rate_bpm
+        elif confident and self.reference_amplitude is not None:
+            # Breathing goes on (an unmistakable spectral rate) but breaths are not told apart:
+            # a reference learnt on deeper breaths (eupnea before shallow tachypnea) sets the
+            # threshold above them. Let it follow the breathing now, or its pauses would be false.
+            clean = rsp.rsp_clean(x[-self.window_n:], self.rate_hz)
+            spread = float(np.percentile(clean, 95) - np.percentile(clean, 5))
+            if spread < self.reference_amplitude:
+                self.reference_amplitude += AMPLITUDE_MEMORY * (spread - self.reference_amplitude)
+            self.typical_interval_s = 60.0 / estimate.rate_bpm
         rate_only = Analysis(estimate.rate_bpm if confident else None, estimate.quality, None, None)
         if self.reference_amplitude is None:
             # Breaths were never told apart on this signal: a pause cannot be told from no signal.
@@ -194,6 +206,7 @@ class DepthFrontEnd:
         self.absent = False
         self.next_search_t = 0.0
         self.next_refresh_t = math.inf
+        self.next_recheck_t = 0.0
         self.restart_pending = True
 
     def _displacement(self, chest_mm: np.ndarray) -> float | None:
@@ -237,6 +250,40 @@ class DepthFrontEnd:
             value = self._displacement(b[found.mask])
             if value is not None:
                 backfill.append((ts, value))
+        return backfill
+
+    def recheck(self, t_s: float) -> list[tuple[float, float]] | None:
+        """During a pause in the chest signal: is someone breathing in another part of the scene?
+
+        A repositioning too gentle to count as motion can leave the region on a surface that no
+        longer breathes, and a pause there is not an apnea. The last search window of still frames
+        is searched afresh; a breathing region that is mostly elsewhere is adopted and the signal
+        restarts from its backfill. A real apnea has no breathing anywhere in those frames, so
+        nothing is found (or the same region, kept as it is) and the pause stands. The candidate
+        must show at least two breathing cycles in the window, so that the slow step of the gentle
+        repositioning itself (one cycle at most) is not taken for breathing.
+        """
+        if self.fixed or self.region is None or t_s < self.next_recheck_t:
+            return None
+        self.next_recheck_t = t_s + self.cfg.search_interval_s
+        n = max(1, int(round(RECHECK_WINDOW_S * self.grid_fps)))
+        recent = [(ts, b) for ts, b in list(self.history)[-n:] if ts > self.last_motion_t]
+        if len(recent) < n:
+            return None
+        stack = np.stack([b for _, b in recent])
+        found = find_chest_region(stack, self.grid_fps)
+        if found is None or (found.mask & self.region.mask).sum() >= RECHECK_SAME_REGION_SHARE * found.mask.sum():
+            return None
+        if found.frequency_hz * (recent[-1][0] - recent[0][0]) < RECHECK_MIN_CYCLES:
+            return None
+        self._adopt(found, np.nanmedian(stack, axis=0), t_s)
+        self.restart_pending = False
+        backfill = []
+        for ts, b in recent:
+            value = self._displacement(b[found.mask])
+            if value is not None:
+                backfill.append((ts, value))
+        self.last_mm = backfill[-1][1] if backfill else None
         return backfill
 
     def _fixed_region(self, blocks: np.ndarray) -> None:
@@ -367,6 +414,14 @@ class Monitor:
         if state == "breathing" and analysis.breathing is False:
             state = "apnea"
         tracking = state in ("breathing", "apnea")
+        if state == "apnea" and self.front is not None:
+            backfill = self.front.recheck(float(second))
+            if backfill:  # the chest was elsewhere: its signal starts again from the recent frames
+                self.resampler.reset()
+                self.analyzer.reset()
+                self.latest_mm = None
+                for ts, value in backfill:
+                    self._feed(ts, value)
         self.windows += 1
         if tracking and analysis.rr_bpm is not None:
             self.rates.append(analysis.rr_bpm)
