@@ -144,8 +144,9 @@ def with_alerts(lines: Iterator[dict], bedside, heartbeat_s: float = 1.0, realti
                 yield event
             now = time.monotonic()
             if now >= next_heartbeat:
-                bedside.heartbeat({"state": line["state"], "source": source, "t": line["t"],
-                                   "uptime_s": round(now - started, 1)})
+                # The daemon's fields; frame counts and a lost source's reason are the daemon's own.
+                bedside.heartbeat({"state": line["state"], "source": source, "frames": None, "bad_frames": None,
+                                   "uptime_s": round(now - started, 1), "t": line["t"], "reason": None})
                 next_heartbeat = now + heartbeat_s
         else:
             if line["type"] == "summary":

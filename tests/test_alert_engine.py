@@ -111,7 +111,7 @@ def test_rate_alert_clears_once_back_past_the_hysteresis():
 
 
 def test_pattern_alert_confidence_is_the_noisy_or_of_windows_a_hop_apart():
-    engine = _engine(pattern_sustain_s=20.0, pattern_evidence_hop_s=10.0, pattern_alert_confidence=0.9,
+    engine = _engine(biots_sustain_s=20.0, pattern_evidence_hop_s=10.0, pattern_alert_confidence=0.9,
                      pattern_min_probability=0.5)
     events = run(engine, [obs(t, rr=None, pattern="biots", p=0.6) for t in range(1, 40)])
     [onset] = onsets(events, "biots")
@@ -166,7 +166,7 @@ _obs = st.builds(
 @settings(max_examples=80, deadline=None)
 @given(st.lists(_obs, min_size=1, max_size=400))
 def test_every_alert_has_a_lifecycle(observations):
-    engine = _engine(rate_validation_s=3.0, pattern_sustain_s=3.0, clear_s=3.0, absent_delay_s=2.0,
+    engine = _engine(rate_validation_s=3.0, biots_sustain_s=3.0, cheyne_stokes_sustain_s=3.0, clear_s=3.0, absent_delay_s=2.0,
                      low_quality_delay_s=10.0, technical_clear_s=2.0)
     events = run(engine, [{**o, "t": t} for t, o in enumerate(observations, start=1)])
     open_ids: dict[str, str] = {}

@@ -201,3 +201,43 @@ def test_systemd_notify_ready_then_watchdog_only_while_frames_arrive(recordings,
     # STATUS lines say what the bed is doing (8 s is too short to find the chest: still searching).
     assert any(t < lost_status and m.startswith("STATUS=bed-9: searching") for t, m in messages)
     assert lines[-1] == "STOPPING=1"
+
+
+def one_line_exit_2(code: int, err: str, fragment: str) -> None:
+    assert code == 2, err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    assert fragment in err
+
+
+@pytest.mark.parametrize("source, fragment", [
+    ('  kind: recording\n  recording: ""\n', "source.recording: a recording path is needed"),
+    ('  kind: recording\n  recording: "/nonexistent/bed.db3"\n', "/nonexistent/bed.db3"),
+    ("  kind: tape\n", "source.kind: must be one of camera, recording"),
+])
+def test_run_refuses_a_bad_source_with_one_line(tmp_path, source, fragment):
+    config = tmp_path / "c.yaml"
+    config.write_text(f"source:\n{source}", encoding="utf-8")
+    one_line_exit_2(*run_cli("run", "--config", str(config))[::2], fragment)
+
+
+def test_bad_endpoints_and_beds_are_one_line(recordings, tmp_path):
+    short = str(recordings["short"])
+    one_line_exit_2(*run_cli("replay", short, "--publish", "http://127.0.0.1:1")[::2], "must be tcp://HOST:PORT")
+    one_line_exit_2(*run_cli("replay", short, "--snapshot", endpoint())[::2], "--snapshot goes with --publish")
+    one_line_exit_2(*run_cli("watch", "--bed", "bed 1;rm")[::2], "--bed")
+    config = tmp_path / "c.yaml"
+    config.write_text('publish:\n  endpoint: "tcp://0.0.0.0"\n', encoding="utf-8")
+    one_line_exit_2(*run_cli("watch", "--config", str(config))[::2], "publish.endpoint: must be tcp://HOST:PORT")
+
+
+def test_an_endpoint_in_use_is_one_line(recordings):
+    import zmq
+
+    busy = zmq.Context.instance().socket(zmq.PUB)
+    port = busy.bind_to_random_port("tcp://127.0.0.1")
+    try:
+        code, _, err = run_cli("replay", str(recordings["short"]), "--publish", f"tcp://127.0.0.1:{port}",
+                               "--snapshot", endpoint())
+        one_line_exit_2(code, err, f"cannot bind the publish socket to tcp://127.0.0.1:{port}")
+    finally:
+        busy.close(linger=0)

@@ -122,3 +122,12 @@ def test_a_subscriber_that_never_reads_neither_blocks_nor_grows_memory():
     pub.close()
     assert grown < 40, f"memory grew by {grown:.0f} MB"
     assert elapsed < 20, f"publishing stalled: {elapsed:.1f} s for 40,000 messages"
+
+
+def test_a_non_finite_number_goes_out_as_null_not_as_invalid_json(publisher):
+    sub = subscriber(publisher.endpoint, ["vitals/", "heartbeat/"])
+    _joined(publisher, sub)
+    publisher.publish("vitals", {"t": 3, "quality": float("nan"), "probs": {"eupnea": float("inf")}})
+    [(_, message)] = _collect(sub, 1)
+    assert message["quality"] is None and message["probs"] == {"eupnea": None} and message["t"] == 3
+    sub.close()

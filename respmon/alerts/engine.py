@@ -138,11 +138,12 @@ class AlertEngine:
 
     def _pattern_judge(self, obs: dict, pattern: str):
         probs = obs.get("probs")
+        sustain_s = getattr(self.cfg, f"{pattern}_sustain_s")
         if obs.get("state") not in TRACKING_STATES or not probs:
-            return None, None, self.cfg.pattern_sustain_s, self.cfg.clear_s, None
+            return None, None, sustain_s, self.cfg.clear_s, None
         p = float(probs.get(pattern, 0.0))
         holds = obs.get("pattern") == pattern and p >= self.cfg.pattern_min_probability
-        return holds, not holds, self.cfg.pattern_sustain_s, self.cfg.clear_s, p
+        return holds, not holds, sustain_s, self.cfg.clear_s, p
 
     def _judge_biots(self, obs: dict):
         return self._pattern_judge(obs, "biots")

@@ -10,6 +10,7 @@ each start) and a sequence number counted per kind, so a subscriber to one kind 
 from __future__ import annotations
 
 import json
+import math
 import threading
 import time
 import uuid
@@ -25,6 +26,24 @@ SNAPSHOT_POLL_MS = 200
 
 class PublishError(UsageError):
     pass
+
+
+def _finite(value):
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {key: _finite(v) for key, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value
+
+
+def encode(message: dict) -> bytes:
+    """Strict JSON (no NaN, which many subscribers' parsers refuse): a non-finite number is null."""
+    try:
+        return json.dumps(message, separators=(",", ":"), allow_nan=False).encode()
+    except ValueError:
+        return json.dumps(_finite(message), separators=(",", ":"), allow_nan=False).encode()
 
 
 def topic_for(kind: str, bed: str, condition: str | None = None) -> str:
@@ -76,7 +95,7 @@ class Publisher:
         with self._lock:
             self.seq[kind] += 1
             message = self._stamp(kind, payload, self.seq[kind])
-        body = json.dumps(message, separators=(",", ":"), allow_nan=False).encode()
+        body = encode(message)
         try:
             self.socket.send_multipart([topic_for(kind, self.bed, condition).encode(), body], flags=zmq.NOBLOCK)
         except zmq.Again:  # PUB drops rather than blocks; counted in case a transport ever pushes back
@@ -98,7 +117,7 @@ class Publisher:
             snap.setdefault("seq", dict(self.seq))
         message = {"schema": SCHEMA_VERSION, "type": "snapshot", "publisher": self.publisher_id,
                    "bed": self.bed, "time": time.time(), **snap}
-        return json.dumps(message, separators=(",", ":"), allow_nan=False).encode()
+        return encode(message)
 
     def _serve_snapshots(self, router: zmq.Socket) -> None:
         poller = zmq.Poller()
