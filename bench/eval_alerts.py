@@ -25,18 +25,21 @@ from respmon.progress import Progress
 from respmon.replay import load_classifier, replay_recording, with_alerts
 from sim.recording import write_synthetic_recording
 from sim.script import parse_script
-from sim.truth import cycle_s
+from sim.truth import cycle_s, pauses_s
 
 PATTERN_START_S = 90.0
+# A central_apnea onset is right when the truth has a pause at least this long under it (the
+# alert times from the last breath's peak, a second or two before the chest goes still).
+APNEA_SLACK_S = 3.0
 SCENARIOS = {
     # name: (script, the alert it must raise or None, alerts it may also raise)
     "eupnea+motion 10 min": ("eupnea:120,motion:4,eupnea:120,motion:4,eupnea:120,motion:4,eupnea:120,motion:4,"
                              "eupnea:104", None, ()),
     "central apnea 30 s": ("eupnea:90,central_apnea:30,eupnea:60", "central_apnea", ()),
     "tachypnea": ("eupnea:90,tachypnea:180", "tachypnea", ()),
-    "bradypnea": ("eupnea:90,bradypnea:180", "bradypnea", ("central_apnea",)),
-    "cheyne_stokes": ("eupnea:90,cheyne_stokes:300", "cheyne_stokes", ("central_apnea",)),
-    "biots": ("eupnea:90,biots:240", "biots", ("central_apnea",)),
+    "bradypnea": ("eupnea:90,bradypnea:180", "bradypnea", ()),
+    "cheyne_stokes": ("eupnea:90,cheyne_stokes:300", "cheyne_stokes", ()),
+    "biots": ("eupnea:90,biots:240", "biots", ()),
 }
 
 
@@ -50,6 +53,15 @@ def run_once(folder: Path, name: str, script: str, seed: int, config, classifier
               if e["type"] == "alert"]
     path.unlink()
     return events, truth
+
+
+def _justified(onset: dict, truth: dict, config) -> bool:
+    """A central_apnea onset over a real pause of the truth (periodic breathing has them)."""
+    if onset["condition"] != "central_apnea":
+        return False
+    need_s = config.alerts.apnea_delay_s - APNEA_SLACK_S
+    return any(start - APNEA_SLACK_S <= onset["t"] <= end + APNEA_SLACK_S and end - start >= need_s
+               for start, end in pauses_s(truth, 0.0, need_s))
 
 
 def _override(config, assignment: str) -> None:
@@ -90,7 +102,8 @@ def main() -> int:
                 if expected == "central_apnea" and hit is not None:
                     clear = next((e for e in events if e["event"] == "clear" and e["id"] == hit["id"]), None)
                     cleared = None if clear is None else clear["t"] - (PATTERN_START_S + 30)
-                wrong = sorted({e["condition"] for e in onsets} - {expected} - set(tolerated))
+                wrong = sorted({e["condition"] for e in onsets if not _justified(e, truth, config)}
+                               - {expected} - set(tolerated))
                 rows.append((name, seed, latency, cycle, cleared, wrong))
                 done += 1
                 bar.update(done)

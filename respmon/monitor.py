@@ -37,6 +37,7 @@ MIN_ANALYSIS_S = 8.0  # less signal than this gives no rate
 MAX_GAP_S = 1.0  # a longer gap between samples restarts the signal
 AMPLITUDE_MEMORY = 0.1  # EMA weight of each confident window in the reference breath amplitude
 PAUSE_INTERVALS = 1.5  # a pause longer than this many breath intervals is not slow breathing
+EFFORT_FRACTION = 0.10  # a swing of this share of the reference amplitude is a (shallow) breath (AASM: an apnea is a 90 % drop)
 NOISE_FACTOR = 3.0  # a block moves when it changes this many times its still-time change...
 NOISE_LEARNING = 0.02  # ...learnt as an average over about 50 still frames
 MOTION_FRAMES = 2  # grid frames in a row
@@ -155,9 +156,26 @@ class BreathingAnalyzer:
         last_effort_s = long.breaths.last_effort_s
         since = end_s if last_effort_s is None else max(0.0, end_s - last_effort_s)
         pause_limit_s = max(self.apnea_min_s, PAUSE_INTERVALS * (self.typical_interval_s or 0.0))
+        if since > self.apnea_min_s:
+            since = self._since_small_effort(x[-long_n:], long.noise_sigma, since)
         breathing = bool(since <= pause_limit_s)
         rr = estimate.rate_bpm if breathing and estimate.quality >= self.min_quality else None
         return Analysis(rr, estimate.quality, round(since, 1), breathing)
+
+    def _since_small_effort(self, x: np.ndarray, noise_sigma: float, since_s: float) -> float:
+        """Seconds since the last breath, counting shallow ones too before calling it a pause.
+
+        The rate's breath detector needs swings of a fair share of the reference amplitude, which
+        after a change from deep to shallow breathing (eupnea into shallow bradypnea) misses
+        every new breath. A pause (apnea) is a drop of about 90 % in amplitude: over the pause,
+        any breath of EFFORT_FRACTION of the reference that stands clear of the noise ends it.
+        """
+        clean = rsp.rsp_clean(x, self.rate_hz)
+        level = max(EFFORT_FRACTION * self.reference_amplitude / 2.0, rsp.NOISE_MARGIN * noise_sigma)
+        recent_n = min(len(clean), int(round((since_s + 2.0) * self.rate_hz)))
+        efforts = rsp.rsp_peaks(clean[-recent_n:], self.rate_hz, level)
+        last = efforts.last_effort_s
+        return since_s if last is None else min(since_s, max(0.0, recent_n / self.rate_hz - last))
 
 
 @dataclass
