@@ -46,6 +46,10 @@ GRID_RATE_HZ = 5.0  # at least this many block grids a second (every frame below
 RECHECK_SAME_REGION_SHARE = 0.5  # a region found during a pause that shares this much is the same chest
 RECHECK_WINDOW_S = 15.0  # ...searched over the last this many seconds...
 RECHECK_MIN_CYCLES = 2.0  # ...must show this many breathing cycles there
+STEP_HOLD_S = 3.0  # a posture step: the signal this long at a new level...
+STEP_BEFORE_S = 20.0  # ...outside the range it covered this long before...
+STEP_MARGIN = 1.0  # ...by this many times that range...
+STEP_MIN_MM = 5.0  # ...and at least this much
 
 
 class Resampler:
@@ -178,6 +182,21 @@ class BreathingAnalyzer:
         return since_s if last is None else min(since_s, max(0.0, recent_n / self.rate_hz - last))
 
 
+def posture_step(samples, rate_hz: float) -> bool:
+    """True when the last STEP_HOLD_S of the signal lie wholly outside the range the breathing
+    covered over the STEP_BEFORE_S before, by more than STEP_MARGIN times that range (and at
+    least STEP_MIN_MM): a new resting level, not a breath. A sigh or a cough leaves the range for
+    a moment only; an apnea rests at the bottom of it; a crescendo returns to it every breath."""
+    hold_n, before_n = int(round(STEP_HOLD_S * rate_hz)), int(round(STEP_BEFORE_S * rate_hz))
+    if len(samples) < hold_n + before_n:
+        return False
+    x = np.fromiter(samples, dtype=float, count=len(samples))[-(hold_n + before_n):]
+    before, last = x[:before_n], x[before_n:]
+    low, high = np.percentile(before, [5, 95])
+    margin = max(STEP_MARGIN * (high - low), STEP_MIN_MM)
+    return bool(last.max() < low - margin or last.min() > high + margin)
+
+
 @dataclass
 class FrameState:
     state: str  # breathing, apnea, motion, absent, searching
@@ -269,6 +288,13 @@ class DepthFrontEnd:
             if value is not None:
                 backfill.append((ts, value))
         return backfill
+
+    def posture_changed(self, t_s: float) -> None:
+        """The chest signal stepped to a new level: a repositioning that motion detection missed.
+        Handled as motion: the signal restarts from the surface as it is now."""
+        self.last_motion_t = t_s
+        self.restart_pending = True
+        self.last_mm = None
 
     def recheck(self, t_s: float) -> list[tuple[float, float]] | None:
         """During a pause in the chest signal: is someone breathing in another part of the scene?
@@ -432,6 +458,8 @@ class Monitor:
         if state == "breathing" and analysis.breathing is False:
             state = "apnea"
         tracking = state in ("breathing", "apnea")
+        if tracking and self.front is not None and posture_step(self.analyzer.samples, self.analyzer.rate_hz):
+            self.front.posture_changed(float(second))
         if state == "apnea" and self.front is not None:
             backfill = self.front.recheck(float(second))
             if backfill:  # the chest was elsewhere: its signal starts again from the recent frames
