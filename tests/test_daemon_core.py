@@ -1,0 +1,76 @@
+"""The daemon's pieces in-process: the camera reader's reconnect loop (with a fake camera) and
+SIGHUP's reload."""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+
+import numpy as np
+
+from respmon.config import default_config
+from respmon.daemon.app import Daemon, FrameReader
+from respmon.sources.recording import DepthFrame
+
+
+class FakeStream:
+    serial = "123456789012"
+
+    def __init__(self, frames: int):
+        self.frames = [DepthFrame(i, 1000.0 * i / 15, np.full((240, 424), 1200, np.uint16), 1.0)
+                       for i in range(frames)]
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+    def __iter__(self):
+        return iter(self.frames)
+
+
+def test_the_camera_reader_reports_a_missing_camera_and_keeps_trying(monkeypatch):
+    from respmon.sources import camera
+
+    attempts = []
+
+    def fake_read_camera(camera_config, stall_timeout_s):
+        attempts.append(stall_timeout_s)
+        if len(attempts) == 1:
+            raise camera.CameraError("no RealSense camera connected")
+        return FakeStream(3)
+
+    monkeypatch.setattr(camera, "read_camera", fake_read_camera)
+    config = default_config()
+    config.source.reconnect_interval_s = 1.0
+    out, stop = queue.Queue(), threading.Event()
+    reader = FrameReader(config, out, stop)
+    reader.start()
+    items = [out.get(timeout=10) for _ in range(5)]
+    stop.set()
+    reader.join(timeout=5)
+    assert items[0] == ("lost", "no RealSense camera connected")
+    assert items[1][0] == "start" and items[1][1]["source"] == "camera 123456789012"
+    assert [kind for kind, _ in items[2:]] == ["frame"] * 3
+    assert attempts[0] == config.source.stall_s and not reader.is_alive()
+
+
+def test_sighup_takes_new_alert_limits_and_says_what_needs_a_restart(tmp_path, caplog):
+    path = tmp_path / "respmon.yaml"
+    path.write_text('bed:\n  name: "bed-5"\n', encoding="utf-8")
+    from respmon.config import load_config
+
+    daemon = Daemon(load_config(path), path, None, None)
+    path.write_text('bed:\n  name: "bed-6"\nalerts:\n  apnea_delay_s: 30\n', encoding="utf-8")
+    with caplog.at_level(logging.INFO, logger="respmon.daemon"):
+        daemon.reload()
+    assert daemon.bedside.engine.cfg.apnea_delay_s == 30.0
+    assert daemon.config.bed.name == "bed-5"  # the sockets' topics and the journal keep their bed
+    assert "changes to bed take a restart" in caplog.text
+    path.write_text("alerts:\n  apnea_delay_s: 300\n", encoding="utf-8")
+    with caplog.at_level(logging.INFO, logger="respmon.daemon"):
+        daemon.reload()
+    assert daemon.bedside.engine.cfg.apnea_delay_s == 30.0
+    assert "reload refused, keeping the running config" in caplog.text and "must be <= 60" in caplog.text
