@@ -281,6 +281,10 @@ class DepthFrontEnd:
             now = self._displacement(blocks[found.mask])
             self.offset_mm = self.last_mm - now if now is not None else 0.0
             return None
+        return self._restart_from(found, recent)
+
+    def _restart_from(self, found: ChestRegion, recent: list[tuple[float, np.ndarray]]) -> list[tuple[float, float]]:
+        """The new region's signal over the frames it was found in: the restarted signal's start."""
         self.restart_pending = False
         backfill = []
         for ts, b in recent:
@@ -321,12 +325,7 @@ class DepthFrontEnd:
         if found.frequency_hz * (recent[-1][0] - recent[0][0]) < RECHECK_MIN_CYCLES:
             return None
         self._adopt(found, np.nanmedian(stack, axis=0), t_s)
-        self.restart_pending = False
-        backfill = []
-        for ts, b in recent:
-            value = self._displacement(b[found.mask])
-            if value is not None:
-                backfill.append((ts, value))
+        backfill = self._restart_from(found, recent)
         self.last_mm = backfill[-1][1] if backfill else None
         return backfill
 

@@ -68,7 +68,6 @@ class Publisher:
         self.publisher_id = uuid.uuid4().hex[:12]
         self.context = context or zmq.Context.instance()
         self.seq = dict.fromkeys(KINDS, 0)
-        self.dropped = 0
         self.socket = self.context.socket(zmq.PUB)
         # Per subscriber: at the high-water mark ZeroMQ drops that subscriber's messages instead of
         # queueing without bound; a send never blocks the frame loop.
@@ -98,8 +97,8 @@ class Publisher:
         body = encode(message)
         try:
             self.socket.send_multipart([topic_for(kind, self.bed, condition).encode(), body], flags=zmq.NOBLOCK)
-        except zmq.Again:  # PUB drops rather than blocks; counted in case a transport ever pushes back
-            self.dropped += 1
+        except zmq.Again:  # PUB drops at the high-water mark rather than block; never wait here
+            pass
         return message
 
     def _stamp(self, kind: str, payload: dict, seq: int) -> dict:
