@@ -74,3 +74,23 @@ def test_sighup_takes_new_alert_limits_and_says_what_needs_a_restart(tmp_path, c
         daemon.reload()
     assert daemon.bedside.engine.cfg.apnea_delay_s == 30.0
     assert "reload refused, keeping the running config" in caplog.text and "must be <= 60" in caplog.text
+
+
+def test_a_frame_that_breaks_the_pipeline_is_skipped_not_fatal(caplog):
+    daemon = Daemon(default_config(), None, None, None)
+    daemon._start_session({"fps": 15, "width": 424, "source": "test"})
+    frames = FakeStream(40).frames
+    real_frame = daemon.monitor.frame
+
+    def frame(t_s, depth_raw, mm_per_unit):  # the 21st frame breaks something deep in the pipeline
+        if t_s == frames[20].timestamp_ms / 1000.0:
+            raise FloatingPointError("a bad frame")
+        return real_frame(t_s, depth_raw, mm_per_unit)
+
+    daemon.monitor.frame = frame
+    with caplog.at_level(logging.WARNING, logger="respmon.daemon"):
+        for f in frames:
+            daemon._frame(f)
+    assert daemon.bad_frames == 1 and daemon.frame_count == 40
+    assert "bad frame skipped" in caplog.text
+    assert daemon.last_t >= 1  # windows kept coming after the bad frame
