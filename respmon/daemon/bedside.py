@@ -24,9 +24,9 @@ def log_alert(event: dict) -> None:
 
 
 class Bedside:
-    def __init__(self, config: SimpleNamespace, model_version: str | None, publisher=None, engine=None):
+    def __init__(self, config: SimpleNamespace, model_version: str | None, publisher=None):
         self.bed = config.bed.name
-        self.engine = engine or AlertEngine(config.alerts, self.bed, model_version)
+        self.engine = AlertEngine(config.alerts, self.bed, model_version)
         self.publisher = publisher
         self.latest: dict | None = None
 
