@@ -1,6 +1,6 @@
 """Evaluation of the shipped BI-AT-GRU and every baseline on the same test sets, plus speed.
 
-Run: .venv/bin/python bench/eval_classifier.py [--per-class 300]
+Run: .venv/bin/python bench/eval_classifier.py [--per-class 300] [--synthetic-only] [--models-dir DIR]
 
 Test sets:
 - held-out RSM windows of both modes, generated from seeds training never uses;
@@ -39,9 +39,13 @@ from respmon.sources.waveform import read_waveform_csv  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO.parent / "shared" / "data"
-MODELS = {"BI-AT-GRU": REPO / "models" / "biatgru.pt",
-          **{name: REPO / "models" / "baselines" / f"{arch}.pt"
-             for name, arch in (("BI-AT-LSTM", "biatlstm"), ("GRU", "gru"), ("LSTM", "lstm"), ("1-D CNN", "cnn"))}}
+BASELINES = (("BI-AT-LSTM", "biatlstm"), ("GRU", "gru"), ("LSTM", "lstm"), ("1-D CNN", "cnn"))
+
+
+def model_files(folder: Path) -> dict[str, Path]:
+    """The shipped layout: folder/biatgru.pt and folder/baselines/ARCH.pt."""
+    return {"BI-AT-GRU": folder / "biatgru.pt",
+            **{name: folder / "baselines" / f"{arch}.pt" for name, arch in BASELINES}}
 REAL_HOP_S = 30.0
 
 
@@ -114,6 +118,11 @@ def speed(net) -> tuple[float, float]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--per-class", type=int, default=300)
+    parser.add_argument("--synthetic-only", action="store_true",
+                        help="leave out the real recordings: check a candidate's synthetic targets before "
+                             "the real data is looked at")
+    parser.add_argument("--models-dir", type=Path, default=REPO / "models",
+                        help="where biatgru.pt and baselines/ARCH.pt are (default: the shipped models)")
     args = parser.parse_args()
     torch.set_num_threads(1)
     test_sets = {f"held-out RSM, {mode}": xy for mode, xy in held_out_sets(args.per_class).items()}
@@ -123,11 +132,11 @@ def main() -> int:
         test_sets["authors' Breathing_TRAIN.csv"] = (normalize_windows(np.stack(rows)), labels)
     else:
         print(f"note: {authors} not found: the authors' file is left out", file=sys.stderr)
-    real = real_windows() if DATA.exists() else {}
+    real = real_windows() if DATA.exists() and not args.synthetic_only else {}
 
     predictors = {}
     info = {}
-    for name, path in MODELS.items():
+    for name, path in model_files(args.models_dir).items():
         if not path.exists():
             print(f"note: {path} not found: {name} left out", file=sys.stderr)
             continue

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import subprocess
 
 import numpy as np
 import pytest
@@ -137,3 +138,18 @@ def test_train_cli_refuses_reserved_seed_and_bad_output(tmp_path):
     assert code == 2 and "reserved" in err
     code, _, err = run_cli("train", "--model", str(tmp_path / "m.bin"))
     assert code == 2 and "must end in .pt" in err
+
+
+def test_code_revision_names_the_commit_and_a_dirty_tree(tmp_path):
+    from respmon.classify.model_io import code_revision
+
+    assert code_revision(tmp_path) == "unknown"  # not a checkout
+    git = ["git", "-C", str(tmp_path), "-c", "user.name=t", "-c", "user.email=t@t"]
+    subprocess.run(git[:3] + ["init", "-q"], check=True)
+    (tmp_path / "a.py").write_text("x = 1\n")
+    subprocess.run(git + ["add", "a.py"], check=True)
+    subprocess.run(git + ["commit", "-q", "-m", "a"], check=True)
+    commit = subprocess.run(git[:3] + ["rev-parse", "--short=7", "HEAD"], capture_output=True, text=True).stdout.strip()
+    assert code_revision(tmp_path) == commit
+    (tmp_path / "a.py").write_text("x = 2\n")
+    assert code_revision(tmp_path) == f"{commit}-dirty"

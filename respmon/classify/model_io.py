@@ -21,10 +21,12 @@ class ModelError(UsageError):
     """A model file that cannot be used; the message is one line."""
 
 
-def code_revision() -> str:
-    """The git commit the code came from, or 'unknown' outside a checkout."""
+def code_revision(folder: Path | None = None) -> str:
+    """The git commit the code came from ('-dirty' when it had uncommitted changes), or 'unknown'
+    outside a checkout."""
     try:
-        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=Path(__file__).parent,
+        out = subprocess.run(["git", "describe", "--always", "--dirty", "--abbrev=7"],
+                             cwd=folder or Path(__file__).parent,
                              capture_output=True, text=True, timeout=5)
     except (OSError, subprocess.SubprocessError):
         return "unknown"
