@@ -34,11 +34,12 @@ from respmon.classify.model_io import load_model  # noqa: E402
 from respmon.classify.nets import parameter_count  # noqa: E402
 from respmon.classify.rules import rule_classify_batch  # noqa: E402
 from respmon.classify_cmd import held_out_sets, read_signal_rows  # noqa: E402
-from respmon.patterns import PATTERNS  # noqa: E402
+from respmon.patterns import PATTERNS, pattern_for_rate  # noqa: E402
 from respmon.sources.waveform import read_waveform_csv  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO.parent / "shared" / "data"
+REAL_HOP_S = 30.0
 BASELINES = (("BI-AT-LSTM", "biatlstm"), ("GRU", "gru"), ("LSTM", "lstm"), ("1-D CNN", "cnn"))
 
 
@@ -46,14 +47,6 @@ def model_files(folder: Path) -> dict[str, Path]:
     """The shipped layout: folder/biatgru.pt and folder/baselines/ARCH.pt."""
     return {"BI-AT-GRU": folder / "biatgru.pt",
             **{name: folder / "baselines" / f"{arch}.pt" for name, arch in BASELINES}}
-REAL_HOP_S = 30.0
-
-
-def implied_by_rate(rate_bpm: float) -> int:
-    """The pattern a resting breathing rate implies (adult definitions)."""
-    if rate_bpm < 12.0:
-        return PATTERNS.index("bradypnea")
-    return PATTERNS.index("tachypnea" if rate_bpm > 20.0 else "eupnea")
 
 
 def measured_subset(windows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -66,7 +59,7 @@ def measured_subset(windows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         estimate = estimate_rate(window, 10.0)
         if estimate.rate_bpm is not None and estimate.quality >= 0.5:
             keep.append(i)
-            implied.append(implied_by_rate(estimate.rate_bpm))
+            implied.append(PATTERNS.index(pattern_for_rate(estimate.rate_bpm)))
     return windows[keep], np.asarray(implied, dtype=np.int64)
 
 

@@ -26,3 +26,16 @@ def label_of(pattern: str) -> int:
 def pattern_of(label: int) -> str:
     """Canonical pattern name of an authors' label (1..7)."""
     return PATTERN_OF[int(label)]
+
+
+# Adult resting rate 12-20/min; bradypnea < 12, tachypnea > 20 (StatPearls "Physiology,
+# Respiratory Rate" / "Bradypnea" / "Tachypnea").
+BRADYPNEA_BELOW_BPM = 12.0
+TACHYPNEA_ABOVE_BPM = 20.0
+
+
+def pattern_for_rate(rate_bpm: float) -> str:
+    """The pattern a steady breathing rate implies by itself (adult definitions)."""
+    if rate_bpm < BRADYPNEA_BELOW_BPM:
+        return "bradypnea"
+    return "tachypnea" if rate_bpm > TACHYPNEA_ABOVE_BPM else "eupnea"

@@ -13,16 +13,12 @@ from hypothesis import strategies as st
 
 from respmon.classify.data import RATE_HZ, WINDOW_N
 from respmon.classify.infer import PatternClassifier
-from respmon.patterns import PATTERNS
+from respmon.patterns import PATTERNS, pattern_for_rate
 
 
 @pytest.fixture(scope="module")
 def shipped():
     return PatternClassifier()
-
-
-def implied(rate_bpm: float) -> str:
-    return "bradypnea" if rate_bpm < 12 else "tachypnea" if rate_bpm > 20 else "eupnea"
 
 
 def breathing(rate_bpm: float, phase: float, amplitude: float, noise: float, seed: int) -> np.ndarray:
@@ -40,7 +36,7 @@ RATES = st.one_of(st.floats(6.0, 11.5), st.floats(12.5, 19.5), st.floats(21.0, 3
        noise=st.floats(0.0, 0.3), seed=st.integers(0, 2**31))
 def test_regular_breathing_gets_the_pattern_its_rate_implies(shipped, rate_bpm, phase, amplitude, noise, seed):
     probs = shipped.probabilities(breathing(rate_bpm, phase, amplitude, noise, seed))[0]
-    assert PATTERNS[int(np.argmax(probs))] == implied(rate_bpm), dict(zip(PATTERNS, probs.round(3)))
+    assert PATTERNS[int(np.argmax(probs))] == pattern_for_rate(rate_bpm), dict(zip(PATTERNS, probs.round(3)))
 
 
 def test_every_phase_of_a_clean_15_bpm_sine_is_eupnea(shipped):

@@ -43,7 +43,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.ndimage import median_filter
 
-from respmon.patterns import PATTERNS
+from respmon.patterns import PATTERNS, TACHYPNEA_ABOVE_BPM, pattern_for_rate
 from respmon.rate import (
     MIN_BREATHS_FOR_RATE,
     OUTLIER_INTERVAL_RATIO,
@@ -58,10 +58,6 @@ from respmon.rate import (
 
 # Apnea: cessation of breathing for >= 10 s (AASM scoring manual).
 APNEA_MIN_S = 10.0
-# Adult resting rate 12-20/min; bradypnea < 12, tachypnea > 20 (StatPearls "Physiology,
-# Respiratory Rate" / "Bradypnea" / "Tachypnea").
-BRADYPNEA_BELOW_BPM = 12.0
-TACHYPNEA_ABOVE_BPM = 20.0
 # Biot's breathing: clusters of quick breaths; "quick" = above the tachypnea bound (chosen).
 BIOTS_ABOVE_BPM = TACHYPNEA_ABOVE_BPM
 # A pause must also be clearly longer than the breathing cycle: slow bradypnea (4-5/min) rests
@@ -225,13 +221,7 @@ def _decide(f: dict) -> str:
             return "biots"
         return "central_apnea"
     rate = f["rate_bpm"] if f["rate_bpm"] is not None else f["run_rate_bpm"]
-    if rate is None:
-        return "noise"
-    if rate < BRADYPNEA_BELOW_BPM:
-        return "bradypnea"
-    if rate > TACHYPNEA_ABOVE_BPM:
-        return "tachypnea"
-    return "eupnea"
+    return "noise" if rate is None else pattern_for_rate(rate)
 
 
 def rule_classify_batch(windows: np.ndarray, rate_hz: float = 10.0) -> np.ndarray:
