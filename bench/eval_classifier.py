@@ -71,7 +71,7 @@ def real_windows() -> dict[str, tuple[np.ndarray, np.ndarray]]:
         t, v, _ = read_waveform_csv(Path(path), "displacement")
         uniform_t = np.arange(t[0], t[-1], 1 / 15.0)
         windows = windows_of(resample_to_window_rate(np.interp(uniform_t, t, v), 15.0), REAL_HOP_S)
-        implied = PATTERNS.index("bradypnea" if bpm == "10" else "eupnea")
+        implied = PATTERNS.index(pattern_for_rate(float(bpm)))
         xs, ys = sets.setdefault(f"rr-realsense {metres} m", ([], []))
         xs.extend(windows)
         ys.extend([implied] * len(windows))
