@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 
 from respmon.progress import Progress
-from sim.rsm_physiological import physiological_signal
-from sim.script import Segment
+from sim.rsm_physiological import DEPTH_RANGE_MM, physiological_signal
+from sim.script import HYPOPNEA, Segment
 
 TRUTH_SCHEMA_VERSION = 1
 BLEND_TIME_S = 1.0  # joins segments without a step the scene would render as motion
@@ -25,6 +25,7 @@ MIN_PHYSIO_DURATION_S = 10.0
 # Repositioning: how far the body shifts (mm; bed axes: x across the bed, y toward the feet,
 # z up). Chosen: a roll or a slide up the bed moves the torso by a few centimetres.
 MOTION_SHIFT_MM = ((30.0, 80.0), (10.0, 50.0), (0.0, 20.0))
+HYPOPNEA_DEPTH_SHARE = (0.3, 0.5)  # of the breathing before: the project's definition (AASM: >= 30 % drop)
 
 
 @dataclass
@@ -45,13 +46,19 @@ def _smoothstep(n: int) -> np.ndarray:
     return x * x * (3.0 - 2.0 * x)
 
 
-def _breathing(segment: Segment, n: int, fps: int, rng: np.random.Generator) -> tuple[np.ndarray, float | None]:
+def _breathing(segment: Segment, n: int, fps: int, rng: np.random.Generator,
+               depth_before_mm: float | None) -> tuple[np.ndarray, float | None]:
     if segment.name == "central_apnea":
         return np.zeros(n), None
     duration_s = max(segment.duration_s, MIN_PHYSIO_DURATION_S)
+    pattern, depth_mm = segment.name, None
+    if segment.name == HYPOPNEA:
+        pattern = "eupnea"
+        base_mm = depth_before_mm if depth_before_mm else rng.uniform(*DEPTH_RANGE_MM)
+        depth_mm = base_mm * rng.uniform(*HYPOPNEA_DEPTH_SHARE)
     signal = physiological_signal(
-        segment.name, rng, duration_s=duration_s, rate_hz=float(fps),
-        rate_bpm=segment.rate_bpm, artefacts=False,
+        pattern, rng, duration_s=duration_s, rate_hz=float(fps),
+        rate_bpm=segment.rate_bpm, depth_mm=depth_mm, artefacts=False,
     )
     samples = np.asarray(signal.displacement_mm, dtype=float)
     if len(samples) < n:
@@ -70,6 +77,7 @@ def build_timeline(segments: list[Segment], fps: int, rng: np.random.Generator) 
     start_s = 0.0
     current_pose = np.zeros(3)
     last_value = 0.0
+    depth_before_mm: float | None = None  # peak-to-peak depth of the last breathing segment
     blend = np.exp(-np.arange(n_total) / (BLEND_TIME_S * fps))
     for segment in segments:
         end_s = start_s + segment.duration_s
@@ -86,7 +94,9 @@ def build_timeline(segments: list[Segment], fps: int, rng: np.random.Generator) 
             current_pose = target
             values = np.zeros(n)
         else:
-            values, rate_bpm = _breathing(segment, n, fps, rng)
+            values, rate_bpm = _breathing(segment, n, fps, rng, depth_before_mm)
+            if segment.name not in ("central_apnea", HYPOPNEA) and n:
+                depth_before_mm = float(np.percentile(values, 95) - np.percentile(values, 5))
         if segment.name != "motion":
             pose[i0:i1] = current_pose
         if n:

@@ -18,6 +18,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
+from sim.sensor import SensorKnobs, SensorModel, pixel_sigma_mm
+
 CELL_MM = 2.5  # height-field grid spacing
 MATTRESS_TOP_MM = 550.0
 BED_FRAME_TOP_MM = 330.0
@@ -219,10 +221,13 @@ class BedScene:
     presence/pose are cached (ray casting one costs ~0.1 s at 424x240, ~0.7 s at 848x480); a frame
     then costs ~1 ms at 424x240."""
 
-    def __init__(self, width: int, height: int, distance_m: float = 1.2, tilt_deg: float = 0.0, seed: int = 0):
+    def __init__(self, width: int, height: int, distance_m: float = 1.2, tilt_deg: float = 0.0, seed: int = 0,
+                 sensor: SensorKnobs | None = None):
         if not 0.0 <= tilt_deg <= 45.0:
             raise ValueError(f"tilt_deg must be in [0, 45], got {tilt_deg}")
         self.intrinsics = d4xx_intrinsics(width, height)
+        # None: the original white-noise sensor; knobs: the harder D4xx model of sim/sensor.py.
+        self.sensor = None if sensor is None else SensorModel(sensor, width, self.intrinsics.fx, seed + 7919)
         self.distance_m = distance_m
         self.tilt_deg = tilt_deg
         self._rng = np.random.default_rng(seed)
@@ -349,13 +354,17 @@ class BedScene:
 
     def _noise_layers(self, depth_mm: np.ndarray, weight: np.ndarray, labels: np.ndarray) -> _Layers:
         z_m = depth_mm / 1000.0
-        sigma_mm = (NOISE_K_MM * z_m**2).astype(np.float32)
         near = ndimage.minimum_filter(depth_mm, size=3, mode="nearest")
         far = ndimage.maximum_filter(depth_mm, size=3, mode="nearest")
         edge = (far - near) > EDGE_JUMP_MM
-        # Stereo matching fails more often at discontinuities and on the distant, dim floor.
-        p_invalid = 0.005 + 0.25 * edge + 0.08 * np.clip((z_m - 1.6) / 0.6, 0.0, 1.0)
-        p_invalid[depth_mm <= 0] = 1.0
+        if self.sensor is not None:
+            sigma_mm = pixel_sigma_mm(depth_mm, self.intrinsics.fx, self.sensor.knobs.subpixel_px)
+            p_invalid = self.sensor.invalid_probability(depth_mm, edge)
+        else:
+            sigma_mm = (NOISE_K_MM * z_m**2).astype(np.float32)
+            # Stereo matching fails more often at discontinuities and on the distant, dim floor.
+            p_invalid = 0.005 + 0.25 * edge + 0.08 * np.clip((z_m - 1.6) / 0.6, 0.0, 1.0)
+            p_invalid[depth_mm <= 0] = 1.0
         edge_index = np.flatnonzero(edge)
         return _Layers(
             depth_mm=depth_mm,
@@ -393,6 +402,9 @@ class BedScene:
         layers = self._layers(present, pose_mm)
         rng = self._rng
         depth = layers.depth_mm - layers.weight * np.float32(displacement_mm)
+        if self.sensor is not None:
+            return self.sensor.corrupt(depth, layers.sigma_mm, t_s, 1000.0 * self.distance_m, layers.edge_index,
+                                       layers.edge_near_mm, layers.edge_far_mm, layers.p_invalid)
         depth += rng.standard_normal(depth.shape, dtype=np.float32) * layers.sigma_mm
         depth += np.float32(self.drift_mm(t_s))
         flat = depth.reshape(-1)

@@ -4,7 +4,7 @@ Syntax: comma-separated `NAME[@RATE_BPM]:DURATION_S`, for example
 `eupnea@14:60,central_apnea:25,eupnea:60,motion:4,absent:20`.
 
 NAME is a breathing pattern (`eupnea`, `bradypnea`, `tachypnea`, `biots`, `cheyne_stokes`,
-`central_apnea`) or an event: `motion` (the person repositions) or `absent` (empty bed).
+`central_apnea`), `hypopnea` (eupnea-rate breathing at 30-50 % of the depth before it) or an event: `motion` (the person repositions) or `absent` (empty bed).
 In a script `central_apnea:D` is D seconds without breathing effort, the clinical event, so that
 `eupnea:60,central_apnea:25,eupnea:60` shows one apnea of exactly 25 s.
 `@RATE_BPM` fixes the breathing rate of a pattern; without it the rate is drawn from the
@@ -20,7 +20,9 @@ from respmon.patterns import PATTERNS
 
 EVENTS = ("motion", "absent")
 SCRIPT_PATTERNS = tuple(p for p in PATTERNS if p != "noise")
-SCRIPT_NAMES = SCRIPT_PATTERNS + EVENTS
+# Breathing at 30-50 % of the depth before it (AASM hypopnea: a drop of >= 30 %): not an apnea.
+HYPOPNEA = "hypopnea"
+SCRIPT_NAMES = SCRIPT_PATTERNS + (HYPOPNEA,) + EVENTS
 # Rates a chest can plausibly produce and the pipeline is required to resolve (4–60 bpm),
 # with margin for slow paced breathing.
 MIN_RATE_BPM = 2.0
