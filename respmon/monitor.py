@@ -18,9 +18,9 @@ from typing import Callable
 
 import numpy as np
 
-from respmon import rate as rsp
+from respmon.signal import rate as rsp
 from respmon.errors import UsageError
-from respmon.region import (
+from respmon.chest.region import (
     ChestRegion,
     block_box_px,
     block_means,

@@ -6,7 +6,7 @@ from hypothesis import given, settings, strategies as st
 
 from respmon.config import parse_config
 from respmon.monitor import DepthFrontEnd
-from respmon.region import (
+from respmon.chest.region import (
     block_means,
     block_pixel_index,
     blocks_in_box,
