@@ -11,16 +11,17 @@ from dataclasses import dataclass
 import numpy as np
 
 from respmon.signal import rate as rsp
+from respmon.signal.pauses import judge_pause
 
 MIN_ANALYSIS_S = 8.0  # less signal than this gives no rate
 AMPLITUDE_MEMORY = 0.1  # EMA weight of each confident window in the reference breath amplitude
-PAUSE_INTERVALS = 1.5  # a pause longer than this many breath intervals is not slow breathing
-EFFORT_FRACTION = 0.10  # a swing of this share of the reference amplitude is a (shallow) breath (AASM: an apnea is a 90 % drop)
 CLASSIFIER_WINDOW_S = 60.0
 
 
 @dataclass
 class Analysis:
+    """One second's judgement of the breathing signal."""
+
     rr_bpm: float | None
     quality: float
     seconds_since_breath: float | None
@@ -84,35 +85,9 @@ class BreathingAnalyzer:
             if spread < self.reference_amplitude:
                 self.reference_amplitude += AMPLITUDE_MEMORY * (spread - self.reference_amplitude)
             self.typical_interval_s = 60.0 / estimate.rate_bpm
-        rate_only = Analysis(estimate.rate_bpm if confident else None, estimate.quality, None, None)
-        if self.reference_amplitude is None:
-            # Breaths were never told apart on this signal: a pause cannot be told from no signal.
-            return rate_only
-        if rsp.NOISE_MARGIN * long.noise_sigma >= rsp.HYSTERESIS_FRACTION * self.reference_amplitude / 2:
-            # The noise, not the breathing, sets the breath threshold: missing breaths would be
-            # the noise hiding them, so no pause is judged (never a false apnea from a noisy signal).
-            return rate_only
-        end_s = long_n / self.rate_hz
-        last_effort_s = long.breaths.last_effort_s
-        since = end_s if last_effort_s is None else max(0.0, end_s - last_effort_s)
-        pause_limit_s = max(self.apnea_min_s, PAUSE_INTERVALS * (self.typical_interval_s or 0.0))
-        if since > self.apnea_min_s:
-            since = self._since_small_effort(x[-long_n:], long.noise_sigma, since)
-        breathing = bool(since <= pause_limit_s)
-        rr = estimate.rate_bpm if breathing and estimate.quality >= self.min_quality else None
-        return Analysis(rr, estimate.quality, round(since, 1), breathing)
-
-    def _since_small_effort(self, x: np.ndarray, noise_sigma: float, since_s: float) -> float:
-        """Seconds since the last breath, counting shallow ones too before calling it a pause.
-
-        The rate's breath detector needs swings of a fair share of the reference amplitude, which
-        after a change from deep to shallow breathing (eupnea into shallow bradypnea) misses
-        every new breath. A pause (apnea) is a drop of about 90 % in amplitude: over the pause,
-        any breath of EFFORT_FRACTION of the reference that stands clear of the noise ends it.
-        """
-        clean = rsp.rsp_clean(x, self.rate_hz)
-        level = max(EFFORT_FRACTION * self.reference_amplitude / 2.0, rsp.NOISE_MARGIN * noise_sigma)
-        recent_n = min(len(clean), int(round((since_s + 2.0) * self.rate_hz)))
-        efforts = rsp.rsp_peaks(clean[-recent_n:], self.rate_hz, level)
-        last = efforts.last_effort_s
-        return since_s if last is None else min(since_s, max(0.0, recent_n / self.rate_hz - last))
+        pause = judge_pause(x[-long_n:], self.rate_hz, long, self.reference_amplitude,
+                            self.typical_interval_s, self.apnea_min_s)
+        # No rate during a pause; the rate stands where no pause could be judged (breathing None).
+        rr = estimate.rate_bpm if confident and pause.breathing is not False else None
+        since = pause.seconds_since_breath
+        return Analysis(rr, estimate.quality, None if since is None else round(since, 1), pause.breathing)
