@@ -1,8 +1,12 @@
 """The streaming path shared by live monitoring and replay: frames (or a waveform) in, one result
-per second out.
+per second out. `Monitor` only wires the stages:
 
-    depth frame → block grid → motion / chest region / presence → chest displacement (mm)
-               → 10 Hz breathing signal → rate, quality, seconds since the last breath
+    per frame:     depth frame → chest stage (respmon.chest.front) → chest displacement (mm)
+                   → resampler (respmon.signal.resample) → 10 Hz breathing signal → analyzer
+    once a second: the analyzer's Analysis (rate, quality, seconds since the last breath) and the
+                   chest stage's FrameState → one window dict, and the classifier's pattern
+
+and feeds two decisions back from the signal to the chest stage (`_chest_feedback`).
 
 Times are seconds of source time (frame timestamps), never wall-clock, so a replay gives the same
 lines however fast it runs.
@@ -57,20 +61,30 @@ class Monitor:
         if state == "breathing" and analysis.breathing is False:
             state = "apnea"
         tracking = state in ("breathing", "apnea")
-        if tracking and self.front is not None and posture_step(self.analyzer.samples, self.analyzer.rate_hz):
-            self.front.posture_changed(float(second))
-        if state == "apnea" and self.front is not None:
-            backfill = self.front.recheck(float(second))
-            if backfill:  # the chest was elsewhere: its signal starts again from the recent frames
-                self.resampler.reset()
-                self.analyzer.reset()
-                self.latest_mm = None
-                for ts, value in backfill:
-                    self._feed(ts, value)
+        if self.front is not None:
+            self._chest_feedback(second, state, tracking)
         self.windows += 1
         if tracking and analysis.rr_bpm is not None:
             self.rates.append(analysis.rr_bpm)
         return {**self._base_window(second, analysis, state, tracking, fs), **self._pattern(tracking)}
+
+    def _chest_feedback(self, second: int, state: str, tracking: bool) -> None:
+        """The signal's feedback to the chest stage, once a second before the window is written.
+
+        - A posture step in the signal (a new resting level) while tracking: the chest stage
+          handles it as motion, and its signal restarts from the surface as it is now.
+        - An apnea: the chest stage rechecks the scene for breathing elsewhere; when it adopts
+          another region, the signal restarts from that region's recent frames (its backfill),
+          and this window already reports on them.
+        """
+        if tracking and posture_step(self.analyzer.samples, self.analyzer.rate_hz):
+            self.front.posture_changed(float(second))
+        if state == "apnea":
+            backfill = self.front.recheck(float(second))
+            if backfill:  # the chest was elsewhere: its signal starts again from the recent frames
+                self._restart_signal()
+                for ts, value in backfill:
+                    self._feed(ts, value)
 
     def _pattern(self, tracking: bool) -> dict:
         """The classifier's view of the last 60 s of signal, once there are 60 s since a restart."""
@@ -114,12 +128,16 @@ class Monitor:
         lines = self._emit_until(t)
         result = self.front.process(t, depth_raw, mm_per_unit)
         if result.restart:
-            self.resampler.reset()
-            self.analyzer.reset()
-            self.latest_mm = None
+            self._restart_signal()
         for ts_frame, value in result.samples:
             self._feed(ts_frame, value)
         return lines
+
+    def _restart_signal(self) -> None:
+        """The chest signal starts anew (after motion, or on a new region): forget the old one."""
+        self.resampler.reset()
+        self.analyzer.reset()
+        self.latest_mm = None
 
     def _feed(self, t: float, value: float) -> None:
         for ts, v in self.resampler.feed(t, value):

@@ -135,7 +135,9 @@ class DepthFrontEnd:
 
     def posture_changed(self, t_s: float) -> None:
         """The chest signal stepped to a new level: a repositioning that motion detection missed.
-        Handled as motion: the signal restarts from the surface as it is now."""
+        Handled as motion: the signal restarts from the surface as it is now.
+
+        Feedback from the signal stage: Monitor's wiring calls it when posture_step fires."""
         self.last_motion_t = t_s
         self.restart_pending = True
         self.last_mm = None
@@ -150,6 +152,8 @@ class DepthFrontEnd:
         nothing is found (or the same region, kept as it is) and the pause stands. The candidate
         must show at least two breathing cycles in the window, so that the slow step of the gentle
         repositioning itself (one cycle at most) is not taken for breathing.
+
+        Feedback from the signal stage: Monitor's wiring calls it once a second during an apnea.
         """
         if self.fixed or self.region is None or t_s < self.next_recheck_t:
             return None
