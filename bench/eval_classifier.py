@@ -52,7 +52,7 @@ def model_files(folder: Path) -> dict[str, Path]:
 def measured_subset(windows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The windows where respmon's rate stage measures a rate (quality >= 0.5), and the pattern that
     measured rate implies: what the daemon would pair with a pattern."""
-    from respmon.rate import estimate_rate
+    from respmon.signal.rate import estimate_rate
 
     keep, implied = [], []
     for i, window in enumerate(windows):

@@ -1,8 +1,12 @@
 """The streaming path shared by live monitoring and replay: frames (or a waveform) in, one result
-per second out.
+per second out. `Monitor` only wires the stages:
 
-    depth frame → block grid → motion / chest region / presence → chest displacement (mm)
-               → 10 Hz breathing signal → rate, quality, seconds since the last breath
+    per frame:     depth frame → chest stage (respmon.chest.front) → chest displacement (mm)
+                   → resampler (respmon.signal.resample) → 10 Hz breathing signal → analyzer
+    once a second: the analyzer's Analysis (rate, quality, seconds since the last breath) and the
+                   chest stage's FrameState → one window dict, and the classifier's pattern
+
+and feeds two decisions back from the signal to the chest stage (`_chest_feedback`).
 
 Times are seconds of source time (frame timestamps), never wall-clock, so a replay gives the same
 lines however fast it runs.
@@ -10,415 +14,15 @@ lines however fast it runs.
 
 from __future__ import annotations
 
-import math
-from collections import deque
-from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Callable
 
 import numpy as np
 
-from respmon import rate as rsp
-from respmon.errors import UsageError
-from respmon.region import (
-    ChestRegion,
-    block_box_px,
-    block_means,
-    block_pixel_index,
-    blocks_in_box,
-    find_chest_region,
-    motion_fraction,
-    sampling_stride,
-    selected_block_means,
-)
-
-MOTION_LAG_S = 1.0  # motion compares each frame with the scene this long before
-MIN_ANALYSIS_S = 8.0  # less signal than this gives no rate
-MAX_GAP_S = 1.0  # a longer gap between samples restarts the signal
-AMPLITUDE_MEMORY = 0.1  # EMA weight of each confident window in the reference breath amplitude
-PAUSE_INTERVALS = 1.5  # a pause longer than this many breath intervals is not slow breathing
-EFFORT_FRACTION = 0.10  # a swing of this share of the reference amplitude is a (shallow) breath (AASM: an apnea is a 90 % drop)
-NOISE_FACTOR = 3.0  # a block moves when it changes this many times its still-time change...
-NOISE_LEARNING = 0.02  # ...learnt as an average over about 50 still frames
-MOTION_FRAMES = 2  # grid frames in a row
-CLASSIFIER_WINDOW_S = 60.0
-GRID_RATE_HZ = 5.0  # at least this many block grids a second (every frame below 10 fps)
-RECHECK_SAME_REGION_SHARE = 0.5  # a region found during a pause that shares this much is the same chest
-RECHECK_WINDOW_S = 15.0  # ...searched over the last this many seconds...
-RECHECK_MIN_CYCLES = 2.0  # ...must show this many breathing cycles there
-STEP_HOLD_S = 3.0  # a posture step: the signal this long at a new level...
-STEP_BEFORE_S = 20.0  # ...outside the range it covered this long before...
-STEP_MARGIN = 1.0  # ...by this many times that range...
-STEP_MIN_MM = 5.0  # ...and at least this much
-
-
-class Resampler:
-    """Linear interpolation of an irregular stream onto a fixed grid (t0 + k / rate_hz)."""
-
-    def __init__(self, rate_hz: float):
-        self.rate_hz = rate_hz
-        self.reset()
-
-    def reset(self) -> None:
-        self._last: tuple[float, float] | None = None
-        self._next_t: float | None = None
-
-    def feed(self, t_s: float, value: float) -> list[tuple[float, float]]:
-        out: list[tuple[float, float]] = []
-        if not math.isfinite(value):
-            return out
-        if self._last is None or t_s - self._last[0] > MAX_GAP_S or t_s <= self._last[0]:
-            if self._last is not None and t_s <= self._last[0]:
-                return out  # out of order or repeated: ignore
-            self._last = (t_s, value)
-            self._next_t = t_s
-            return out
-        t0, v0 = self._last
-        step = 1.0 / self.rate_hz
-        while self._next_t <= t_s + 1e-9:
-            frac = (self._next_t - t0) / (t_s - t0)
-            out.append((self._next_t, v0 + frac * (value - v0)))
-            self._next_t += step
-        self._last = (t_s, value)
-        return out
-
-
-@dataclass
-class Analysis:
-    rr_bpm: float | None
-    quality: float
-    seconds_since_breath: float | None
-    breathing: bool | None  # False: a pause longer than a breath interval allows (apnea)
-
-
-class BreathingAnalyzer:
-    """Keeps the recent 10 Hz breathing signal and judges it once per second."""
-
-    def __init__(self, rate_hz: float, window_s: float, long_window_s: float, min_quality: float,
-                 apnea_min_s: float, keep_s: float = CLASSIFIER_WINDOW_S):
-        self.rate_hz = rate_hz
-        self.window_n = int(round(window_s * rate_hz))
-        self.long_n = int(round(max(long_window_s, window_s) * rate_hz))
-        self.min_quality = min_quality
-        self.apnea_min_s = apnea_min_s
-        # Kept for the longest reader: the long rate window or the classifier's 60 s.
-        self.samples: deque[float] = deque(maxlen=max(self.long_n, int(round(keep_s * rate_hz))))
-        self.reference_amplitude: float | None = None
-        self.typical_interval_s: float | None = None
-
-    def reset(self) -> None:
-        self.samples.clear()
-        self.reference_amplitude = None
-        self.typical_interval_s = None
-
-    def add(self, value: float) -> None:
-        self.samples.append(value)
-
-    @property
-    def duration_s(self) -> float:
-        return len(self.samples) / self.rate_hz
-
-    def analyze(self) -> Analysis:
-        if self.duration_s < MIN_ANALYSIS_S:
-            return Analysis(None, 0.0, None, None)
-        x = np.fromiter(self.samples, dtype=float, count=len(self.samples))[-self.long_n:]
-        estimate = rsp.estimate_rate(x[-self.window_n:], self.rate_hz, self.reference_amplitude)
-        # The whole buffer is analysed only when the short window cannot answer alone: slow
-        # breathing leaves too few breaths in it, or no breath is recent enough to time a pause.
-        last = estimate.breaths.last_effort_s
-        recent = last is not None and (min(len(x), self.window_n) / self.rate_hz - last) < self.apnea_min_s
-        long, long_n = estimate, min(len(x), self.window_n)
-        few_breaths = estimate.rate_bpm is None or len(estimate.breaths) < 4
-        if len(x) > self.window_n and (few_breaths or not recent):
-            long, long_n = rsp.estimate_rate(x, self.rate_hz, self.reference_amplitude), len(x)
-            if few_breaths and long.rate_bpm is not None and long.quality >= estimate.quality:
-                estimate = long
-        confident = estimate.rate_bpm is not None and estimate.quality >= self.min_quality
-        if confident and estimate.from_breaths:
-            amplitude = estimate.breath_amplitude
-            self.reference_amplitude = amplitude if self.reference_amplitude is None else (
-                (1 - AMPLITUDE_MEMORY) * self.reference_amplitude + AMPLITUDE_MEMORY * amplitude)
-            self.typical_interval_s = 60.0 / estimate.rate_bpm
-        elif confident and self.reference_amplitude is not None:
-            # Breathing goes on (an unmistakable spectral rate) but breaths are not told apart:
-            # a reference learnt on deeper breaths (eupnea before shallow tachypnea) sets the
-            # threshold above them. Let it follow the breathing now, or its pauses would be false.
-            clean = rsp.rsp_clean(x[-self.window_n:], self.rate_hz)
-            spread = float(np.percentile(clean, 95) - np.percentile(clean, 5))
-            if spread < self.reference_amplitude:
-                self.reference_amplitude += AMPLITUDE_MEMORY * (spread - self.reference_amplitude)
-            self.typical_interval_s = 60.0 / estimate.rate_bpm
-        rate_only = Analysis(estimate.rate_bpm if confident else None, estimate.quality, None, None)
-        if self.reference_amplitude is None:
-            # Breaths were never told apart on this signal: a pause cannot be told from no signal.
-            return rate_only
-        if rsp.NOISE_MARGIN * long.noise_sigma >= rsp.HYSTERESIS_FRACTION * self.reference_amplitude / 2:
-            # The noise, not the breathing, sets the breath threshold: missing breaths would be
-            # the noise hiding them, so no pause is judged (never a false apnea from a noisy signal).
-            return rate_only
-        end_s = long_n / self.rate_hz
-        last_effort_s = long.breaths.last_effort_s
-        since = end_s if last_effort_s is None else max(0.0, end_s - last_effort_s)
-        pause_limit_s = max(self.apnea_min_s, PAUSE_INTERVALS * (self.typical_interval_s or 0.0))
-        if since > self.apnea_min_s:
-            since = self._since_small_effort(x[-long_n:], long.noise_sigma, since)
-        breathing = bool(since <= pause_limit_s)
-        rr = estimate.rate_bpm if breathing and estimate.quality >= self.min_quality else None
-        return Analysis(rr, estimate.quality, round(since, 1), breathing)
-
-    def _since_small_effort(self, x: np.ndarray, noise_sigma: float, since_s: float) -> float:
-        """Seconds since the last breath, counting shallow ones too before calling it a pause.
-
-        The rate's breath detector needs swings of a fair share of the reference amplitude, which
-        after a change from deep to shallow breathing (eupnea into shallow bradypnea) misses
-        every new breath. A pause (apnea) is a drop of about 90 % in amplitude: over the pause,
-        any breath of EFFORT_FRACTION of the reference that stands clear of the noise ends it.
-        """
-        clean = rsp.rsp_clean(x, self.rate_hz)
-        level = max(EFFORT_FRACTION * self.reference_amplitude / 2.0, rsp.NOISE_MARGIN * noise_sigma)
-        recent_n = min(len(clean), int(round((since_s + 2.0) * self.rate_hz)))
-        efforts = rsp.rsp_peaks(clean[-recent_n:], self.rate_hz, level)
-        last = efforts.last_effort_s
-        return since_s if last is None else min(since_s, max(0.0, recent_n / self.rate_hz - last))
-
-
-def posture_step(samples, rate_hz: float) -> bool:
-    """True when the last STEP_HOLD_S of the signal lie wholly outside the range the breathing
-    covered over the STEP_BEFORE_S before, by more than STEP_MARGIN times that range (and at
-    least STEP_MIN_MM): a new resting level, not a breath. A sigh or a cough leaves the range for
-    a moment only; an apnea rests at the bottom of it; a crescendo returns to it every breath."""
-    hold_n, before_n = int(round(STEP_HOLD_S * rate_hz)), int(round(STEP_BEFORE_S * rate_hz))
-    if len(samples) < hold_n + before_n:
-        return False
-    x = np.fromiter(samples, dtype=float, count=len(samples))[-(hold_n + before_n):]
-    before, last = x[:before_n], x[before_n:]
-    low, high = np.percentile(before, [5, 95])
-    margin = max(STEP_MARGIN * (high - low), STEP_MIN_MM)
-    return bool(last.max() < low - margin or last.min() > high + margin)
-
-
-@dataclass
-class FrameState:
-    state: str  # breathing, apnea, motion, absent, searching
-    present: bool | None
-    region_px: list[int] | None
-
-
-@dataclass
-class FrontResult:
-    samples: list[tuple[float, float]]  # chest displacement (t_s, mm), oldest first
-    restart: bool  # the signal starts anew with these samples (after motion, or a new region)
-
-
-class DepthFrontEnd:
-    """Per frame: motion, the chest region, presence, and the chest displacement samples.
-
-    The whole scene is reduced to its block grid a few times a second (GRID_RATE_HZ), enough for
-    motion, presence and the region search; the chest blocks alone are read on every frame.
-    """
-
-    def __init__(self, config: SimpleNamespace, fps: float, width: int):
-        self.cfg = config.region
-        self.width = width
-        self.stride = sampling_stride(width)
-        self.grid_step = max(1, int(fps // GRID_RATE_HZ))
-        self.grid_fps = fps / self.grid_step
-        self.frame_index = 0
-        self.search_n = max(1, int(round(self.cfg.search_window_s * self.grid_fps)))
-        self.motion_lag = max(1, int(round(MOTION_LAG_S * self.grid_fps)))
-        # Up to twice the search window: slow breathing shows too few cycles in one.
-        self.history: deque[tuple[float, np.ndarray]] = deque(maxlen=2 * self.search_n + self.motion_lag + 1)
-        self.block_noise_mm: np.ndarray | None = None  # typical 1 s change of each block when still
-        self.moving_frames = 0
-        self.last_motion_t = -math.inf
-        self.region: ChestRegion | None = None
-        self.fixed = self.cfg.fixed_box_px is not None
-        self.roi_index: np.ndarray | None = None  # pixels of the chest blocks (block_pixel_index)
-        self.roi_refs: np.ndarray | None = None  # depth of each chest block at rest, mm
-        self.roi_weights: np.ndarray | None = None
-        self.offset_mm = 0.0
-        self.last_mm: float | None = None
-        self.occupied: np.ndarray | None = None  # block depths where a breathing person was found
-        self.occupied_mask: np.ndarray | None = None
-        self.absent = False
-        self.next_search_t = 0.0
-        self.next_refresh_t = math.inf
-        self.next_recheck_t = 0.0
-        self.restart_pending = True
-
-    def _displacement(self, chest_mm: np.ndarray) -> float | None:
-        """Weighted chest displacement from the chest blocks' depths (toward the camera positive)."""
-        displacement = self.roi_refs - chest_mm
-        ok = np.isfinite(displacement)
-        if not ok.any():
-            return None
-        weights = self.roi_weights[ok]
-        return float(np.dot(weights, displacement[ok]) / weights.sum()) + self.offset_mm
-
-    def _adopt(self, region: ChestRegion, refs: np.ndarray, t_s: float) -> None:
-        self.region = region
-        self.absent = False
-        self.roi_index = block_pixel_index(region.mask, self.stride, self.width)
-        self.roi_refs = refs[region.mask]
-        self.roi_weights = region.weights[region.mask]
-        self.occupied = refs.copy()
-        self.occupied_mask = region.mask
-        self.offset_mm = 0.0
-        self.next_refresh_t = t_s + self.cfg.refresh_s
-
-    def _search(self, t_s: float, blocks: np.ndarray) -> list[tuple[float, float]] | None:
-        """Look for the chest; on a first find, the signal of the frames searched (backfill)."""
-        self.next_search_t = t_s + self.cfg.search_interval_s
-        recent = [(ts, b) for ts, b in self.history if ts > self.last_motion_t]
-        stack = np.stack([b for _, b in recent])
-        found = find_chest_region(stack, self.grid_fps)
-        if found is None:
-            return None
-        refresh = self.region is not None and not self.restart_pending and self.last_mm is not None
-        self._adopt(found, np.nanmedian(stack, axis=0), t_s)
-        if refresh:
-            # A refresh while tracking: keep the signal continuous instead of restarting it.
-            now = self._displacement(blocks[found.mask])
-            self.offset_mm = self.last_mm - now if now is not None else 0.0
-            return None
-        return self._restart_from(found, recent)
-
-    def _restart_from(self, found: ChestRegion, recent: list[tuple[float, np.ndarray]]) -> list[tuple[float, float]]:
-        """The new region's signal over the frames it was found in: the restarted signal's start."""
-        self.restart_pending = False
-        backfill = []
-        for ts, b in recent:
-            value = self._displacement(b[found.mask])
-            if value is not None:
-                backfill.append((ts, value))
-        return backfill
-
-    def posture_changed(self, t_s: float) -> None:
-        """The chest signal stepped to a new level: a repositioning that motion detection missed.
-        Handled as motion: the signal restarts from the surface as it is now."""
-        self.last_motion_t = t_s
-        self.restart_pending = True
-        self.last_mm = None
-
-    def recheck(self, t_s: float) -> list[tuple[float, float]] | None:
-        """During a pause in the chest signal: is someone breathing in another part of the scene?
-
-        A repositioning too gentle to count as motion can leave the region on a surface that no
-        longer breathes, and a pause there is not an apnea. The last search window of still frames
-        is searched afresh; a breathing region that is mostly elsewhere is adopted and the signal
-        restarts from its backfill. A real apnea has no breathing anywhere in those frames, so
-        nothing is found (or the same region, kept as it is) and the pause stands. The candidate
-        must show at least two breathing cycles in the window, so that the slow step of the gentle
-        repositioning itself (one cycle at most) is not taken for breathing.
-        """
-        if self.fixed or self.region is None or t_s < self.next_recheck_t:
-            return None
-        self.next_recheck_t = t_s + self.cfg.search_interval_s
-        n = max(1, int(round(RECHECK_WINDOW_S * self.grid_fps)))
-        recent = [(ts, b) for ts, b in list(self.history)[-n:] if ts > self.last_motion_t]
-        if len(recent) < n:
-            return None
-        stack = np.stack([b for _, b in recent])
-        found = find_chest_region(stack, self.grid_fps)
-        if found is None or (found.mask & self.region.mask).sum() >= RECHECK_SAME_REGION_SHARE * found.mask.sum():
-            return None
-        if found.frequency_hz * (recent[-1][0] - recent[0][0]) < RECHECK_MIN_CYCLES:
-            return None
-        self._adopt(found, np.nanmedian(stack, axis=0), t_s)
-        backfill = self._restart_from(found, recent)
-        self.last_mm = backfill[-1][1] if backfill else None
-        return backfill
-
-    def _fixed_region(self, blocks: np.ndarray) -> None:
-        mask = blocks_in_box(blocks.shape, tuple(self.cfg.fixed_box_px), self.stride)
-        if not mask.any():
-            raise UsageError("region.fixed_box_px lies outside the depth image")
-        self._adopt(ChestRegion(mask, mask / mask.sum(), 0.0, 0.0), blocks, 0.0)
-        self.next_refresh_t = math.inf
-
-    def _moving(self, blocks: np.ndarray, before: np.ndarray) -> bool:
-        """Body motion: many blocks changed far more than they do when still, twice running.
-
-        Each block's own typical change is learnt while still, so blocks on depth edges (flying
-        pixels) and noisy far-away surfaces do not pass for motion; one odd frame does not either.
-        """
-        change = np.abs(blocks - before)
-        if self.block_noise_mm is None:
-            self.block_noise_mm = np.where(np.isfinite(change), change, 0.0)
-        threshold = np.maximum(self.cfg.motion_threshold_mm, NOISE_FACTOR * self.block_noise_mm)
-        share = motion_fraction(change, threshold)
-        self.moving_frames = self.moving_frames + 1 if share > self.cfg.motion_share else 0
-        if self.moving_frames == 0:
-            learn = np.isfinite(change)
-            self.block_noise_mm[learn] += NOISE_LEARNING * (change[learn] - self.block_noise_mm[learn])
-        return self.moving_frames >= MOTION_FRAMES
-
-    def _left_bed(self, blocks: np.ndarray) -> bool:
-        if self.occupied is None:
-            return False
-        now = blocks[self.occupied_mask]
-        then = self.occupied[self.occupied_mask]
-        ok = np.isfinite(now) & np.isfinite(then)
-        if ok.sum() < max(1, 0.5 * self.occupied_mask.sum()):
-            return False
-        return float(np.median(now[ok] - then[ok])) >= self.cfg.absent_depth_increase_mm
-
-    def _scene(self, t_s: float, depth_raw: np.ndarray, mm_per_unit: float) -> list[tuple[float, float]] | None:
-        """The block-grid work of a grid frame; returns a backfill when the chest was just found."""
-        blocks = block_means(depth_raw, self.stride) * np.float32(mm_per_unit)
-        if self.fixed and self.region is None:
-            self._fixed_region(blocks)
-        if len(self.history) >= self.motion_lag and self._moving(blocks, self.history[-self.motion_lag][1]):
-            self.last_motion_t = t_s
-            self.restart_pending = True
-            self.last_mm = None
-        self.history.append((t_s, blocks))
-        still_s = t_s - self.last_motion_t
-        if still_s < self.cfg.motion_hold_s:
-            return None
-        if self.region is not None and self._left_bed(blocks):
-            self.absent = True
-            self.restart_pending = True
-            if not self.fixed:
-                self.region = None
-        search_due = t_s >= self.next_search_t and (self.region is None or t_s >= self.next_refresh_t)
-        if not self.fixed and search_due and still_s >= self.cfg.search_window_s \
-                and len(self.history) >= self.search_n:
-            return self._search(t_s, blocks)
-        return None
-
-    def process(self, t_s: float, depth_raw: np.ndarray, mm_per_unit: float) -> FrontResult:
-        grid_frame = self.frame_index % self.grid_step == 0
-        self.frame_index += 1
-        if grid_frame:
-            backfill = self._scene(t_s, depth_raw, mm_per_unit)
-            if backfill is not None:
-                self.last_mm = backfill[-1][1] if backfill else None
-                return FrontResult(backfill, True)
-        if t_s - self.last_motion_t < self.cfg.motion_hold_s:
-            return FrontResult([], True)
-        if self.region is None:
-            return FrontResult([], False)
-        chest_mm = selected_block_means(depth_raw, self.roi_index) * np.float32(mm_per_unit)
-        restart = self.restart_pending
-        if restart:
-            # After motion the reference is the surface now: the signal restarts at 0 mm.
-            self.roi_refs = np.where(np.isfinite(chest_mm), chest_mm, self.roi_refs)
-            self.offset_mm = 0.0
-            self.restart_pending = False
-        value = self._displacement(chest_mm)
-        self.last_mm = value
-        return FrontResult([] if value is None else [(t_s, value)], restart)
-
-    def frame_state(self, t_s: float) -> FrameState:
-        box = block_box_px(self.region.mask, self.stride) if self.region is not None else None
-        if t_s - self.last_motion_t < self.cfg.motion_hold_s:
-            return FrameState("motion", None if self.occupied is None else not self.absent, box)
-        if self.absent:
-            return FrameState("absent", False, None)
-        if self.region is None:
-            return FrameState("searching", None, None)
-        return FrameState("breathing", True, box)
+from respmon.chest.front import DepthFrontEnd, FrameState
+from respmon.signal.analyzer import CLASSIFIER_WINDOW_S, Analysis, BreathingAnalyzer
+from respmon.signal.posture import posture_step
+from respmon.signal.resample import Resampler
 
 
 class Monitor:
@@ -457,20 +61,30 @@ class Monitor:
         if state == "breathing" and analysis.breathing is False:
             state = "apnea"
         tracking = state in ("breathing", "apnea")
-        if tracking and self.front is not None and posture_step(self.analyzer.samples, self.analyzer.rate_hz):
-            self.front.posture_changed(float(second))
-        if state == "apnea" and self.front is not None:
-            backfill = self.front.recheck(float(second))
-            if backfill:  # the chest was elsewhere: its signal starts again from the recent frames
-                self.resampler.reset()
-                self.analyzer.reset()
-                self.latest_mm = None
-                for ts, value in backfill:
-                    self._feed(ts, value)
+        if self.front is not None:
+            self._chest_feedback(second, state, tracking)
         self.windows += 1
         if tracking and analysis.rr_bpm is not None:
             self.rates.append(analysis.rr_bpm)
         return {**self._base_window(second, analysis, state, tracking, fs), **self._pattern(tracking)}
+
+    def _chest_feedback(self, second: int, state: str, tracking: bool) -> None:
+        """The signal's feedback to the chest stage, once a second before the window is written.
+
+        - A posture step in the signal (a new resting level) while tracking: the chest stage
+          handles it as motion, and its signal restarts from the surface as it is now.
+        - An apnea: the chest stage rechecks the scene for breathing elsewhere; when it adopts
+          another region, the signal restarts from that region's recent frames (its backfill),
+          and this window already reports on them.
+        """
+        if tracking and posture_step(self.analyzer.samples, self.analyzer.rate_hz):
+            self.front.posture_changed(float(second))
+        if state == "apnea":
+            backfill = self.front.recheck(float(second))
+            if backfill:  # the chest was elsewhere: its signal starts again from the recent frames
+                self._restart_signal()
+                for ts, value in backfill:
+                    self._feed(ts, value)
 
     def _pattern(self, tracking: bool) -> dict:
         """The classifier's view of the last 60 s of signal, once there are 60 s since a restart."""
@@ -514,12 +128,16 @@ class Monitor:
         lines = self._emit_until(t)
         result = self.front.process(t, depth_raw, mm_per_unit)
         if result.restart:
-            self.resampler.reset()
-            self.analyzer.reset()
-            self.latest_mm = None
+            self._restart_signal()
         for ts_frame, value in result.samples:
             self._feed(ts_frame, value)
         return lines
+
+    def _restart_signal(self) -> None:
+        """The chest signal starts anew (after motion, or on a new region): forget the old one."""
+        self.resampler.reset()
+        self.analyzer.reset()
+        self.latest_mm = None
 
     def _feed(self, t: float, value: float) -> None:
         for ts, v in self.resampler.feed(t, value):

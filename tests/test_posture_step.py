@@ -6,7 +6,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from respmon.monitor import posture_step
+from respmon.signal.posture import posture_step
 
 RATE_HZ = 10.0
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from respmon import rate as rsp
+from respmon.signal import rate as rsp
 from sim.rsm_physiological import physiological_signal
 
 FS = 10.0

@@ -4,16 +4,16 @@ import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from respmon.config import parse_config
-from respmon.monitor import DepthFrontEnd
-from respmon.region import (
+from respmon.chest.front import DepthFrontEnd
+from respmon.chest.motion import motion_fraction
+from respmon.chest.region import (
     block_means,
     block_pixel_index,
     blocks_in_box,
     find_chest_region,
-    motion_fraction,
     selected_block_means,
 )
+from respmon.config import parse_config
 
 FPS = 5.0
 

@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from respmon.config import default_config
-from respmon.monitor import Resampler
 from respmon.replay import replay_waveform
+from respmon.signal.resample import Resampler
 from respmon.sources.waveform import WaveformError, read_waveform_csv
 from tests.conftest import run_cli, shared_data
 from tests.test_rs_recording import _write_color_only

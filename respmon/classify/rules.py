@@ -1,7 +1,7 @@
 """Rule-based baseline classifier: breathing pattern from the measured rate and pauses, no learning.
 
 Every window is z-scored first, so the units (mm, belt units, min-max [0, 1]) do not matter.
-The features come from the rate stage (respmon.rate):
+The features come from the rate stage (respmon.signal.rate):
 
 - rate_bpm / quality: estimate_rate over the whole window;
 - breaths: hysteresis crossings (rsp_peaks) of the band-passed window with the level h from
@@ -44,7 +44,7 @@ import numpy as np
 from scipy.ndimage import median_filter
 
 from respmon.patterns import PATTERNS, TACHYPNEA_ABOVE_BPM, pattern_for_rate
-from respmon.rate import (
+from respmon.signal.rate import (
     MIN_BREATHS_FOR_RATE,
     OUTLIER_INTERVAL_RATIO,
     band_noise_sigma,
@@ -61,9 +61,9 @@ APNEA_MIN_S = 10.0
 # Biot's breathing: clusters of quick breaths; "quick" = above the tachypnea bound (chosen).
 BIOTS_ABOVE_BPM = TACHYPNEA_ABOVE_BPM
 # A pause must also be clearly longer than the breathing cycle: slow bradypnea (4-5/min) rests
-# ~10 s between breaths without being an apnea. 1.8 = respmon.rate.OUTLIER_INTERVAL_RATIO.
+# ~10 s between breaths without being an apnea. 1.8 = respmon.signal.rate.OUTLIER_INTERVAL_RATIO.
 PAUSE_INTERVAL_RATIO = OUTLIER_INTERVAL_RATIO
-# Fewer than 3 breaths: no rate can be measured (respmon.rate.MIN_BREATHS_FOR_RATE).
+# Fewer than 3 breaths: no rate can be measured (respmon.signal.rate.MIN_BREATHS_FOR_RATE).
 MIN_BREATHS = MIN_BREATHS_FOR_RATE
 # Noise: 4 or more single-sample spikes in the window (chosen; depth dropouts, the RSM noise
 # class's integer spikes). Breathing windows, even with body motion, show 0-1.

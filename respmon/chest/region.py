@@ -1,4 +1,4 @@
-"""Chest region from depth alone, and the scene-change measure that tells motion from breathing.
+"""Chest region from depth alone, and the block grid it is searched on.
 
 Every frame is reduced to a coarse grid of block means (a few thousand blocks, whatever the
 resolution), which is cheap and averages the per-pixel noise down. The chest region is the set of
@@ -77,16 +77,6 @@ def blocks_in_box(shape: tuple[int, int], box_px: tuple[int, int, int, int], str
     cx = (np.arange(shape[1]) + 0.5) * side
     x0, y0, x1, y1 = box_px
     return ((cy >= y0) & (cy < y1))[:, None] & ((cx >= x0) & (cx < x1))[None, :]
-
-
-def motion_fraction(change_mm: np.ndarray, threshold_mm: np.ndarray | float) -> float:
-    """Share of blocks (with depth now and before) whose depth changed by more than the threshold."""
-    valid = np.isfinite(change_mm)
-    n = int(valid.sum())
-    if n == 0:
-        return 0.0
-    over = valid & (np.where(valid, change_mm, 0.0) > threshold_mm)
-    return float(np.count_nonzero(over) / n)
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,93 @@
+"""The recent breathing signal, judged once a second: rate, quality and pauses.
+
+Fed the fixed-rate samples (respmon.signal.resample); gives one Analysis per call.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+
+import numpy as np
+
+from respmon.signal import rate as rsp
+from respmon.signal.pauses import judge_pause
+
+MIN_ANALYSIS_S = 8.0  # less signal than this gives no rate
+AMPLITUDE_MEMORY = 0.1  # EMA weight of each confident window in the reference breath amplitude
+CLASSIFIER_WINDOW_S = 60.0
+
+
+@dataclass
+class Analysis:
+    """One second's judgement of the breathing signal."""
+
+    rr_bpm: float | None
+    quality: float
+    seconds_since_breath: float | None
+    breathing: bool | None  # False: a pause longer than a breath interval allows (apnea)
+
+
+class BreathingAnalyzer:
+    """Keeps the recent 10 Hz breathing signal and judges it once per second."""
+
+    def __init__(self, rate_hz: float, window_s: float, long_window_s: float, min_quality: float,
+                 apnea_min_s: float, keep_s: float = CLASSIFIER_WINDOW_S):
+        self.rate_hz = rate_hz
+        self.window_n = int(round(window_s * rate_hz))
+        self.long_n = int(round(max(long_window_s, window_s) * rate_hz))
+        self.min_quality = min_quality
+        self.apnea_min_s = apnea_min_s
+        # Kept for the longest reader: the long rate window or the classifier's 60 s.
+        self.samples: deque[float] = deque(maxlen=max(self.long_n, int(round(keep_s * rate_hz))))
+        self.reference_amplitude: float | None = None
+        self.typical_interval_s: float | None = None
+
+    def reset(self) -> None:
+        self.samples.clear()
+        self.reference_amplitude = None
+        self.typical_interval_s = None
+
+    def add(self, value: float) -> None:
+        self.samples.append(value)
+
+    @property
+    def duration_s(self) -> float:
+        return len(self.samples) / self.rate_hz
+
+    def analyze(self) -> Analysis:
+        if self.duration_s < MIN_ANALYSIS_S:
+            return Analysis(None, 0.0, None, None)
+        x = np.fromiter(self.samples, dtype=float, count=len(self.samples))[-self.long_n:]
+        estimate = rsp.estimate_rate(x[-self.window_n:], self.rate_hz, self.reference_amplitude)
+        # The whole buffer is analysed only when the short window cannot answer alone: slow
+        # breathing leaves too few breaths in it, or no breath is recent enough to time a pause.
+        last = estimate.breaths.last_effort_s
+        recent = last is not None and (min(len(x), self.window_n) / self.rate_hz - last) < self.apnea_min_s
+        long, long_n = estimate, min(len(x), self.window_n)
+        few_breaths = estimate.rate_bpm is None or len(estimate.breaths) < 4
+        if len(x) > self.window_n and (few_breaths or not recent):
+            long, long_n = rsp.estimate_rate(x, self.rate_hz, self.reference_amplitude), len(x)
+            if few_breaths and long.rate_bpm is not None and long.quality >= estimate.quality:
+                estimate = long
+        confident = estimate.rate_bpm is not None and estimate.quality >= self.min_quality
+        if confident and estimate.from_breaths:
+            amplitude = estimate.breath_amplitude
+            self.reference_amplitude = amplitude if self.reference_amplitude is None else (
+                (1 - AMPLITUDE_MEMORY) * self.reference_amplitude + AMPLITUDE_MEMORY * amplitude)
+            self.typical_interval_s = 60.0 / estimate.rate_bpm
+        elif confident and self.reference_amplitude is not None:
+            # Breathing goes on (an unmistakable spectral rate) but breaths are not told apart:
+            # a reference learnt on deeper breaths (eupnea before shallow tachypnea) sets the
+            # threshold above them. Let it follow the breathing now, or its pauses would be false.
+            clean = rsp.rsp_clean(x[-self.window_n:], self.rate_hz)
+            spread = float(np.percentile(clean, 95) - np.percentile(clean, 5))
+            if spread < self.reference_amplitude:
+                self.reference_amplitude += AMPLITUDE_MEMORY * (spread - self.reference_amplitude)
+            self.typical_interval_s = 60.0 / estimate.rate_bpm
+        pause = judge_pause(x[-long_n:], self.rate_hz, long, self.reference_amplitude,
+                            self.typical_interval_s, self.apnea_min_s)
+        # No rate during a pause; the rate stands where no pause could be judged (breathing None).
+        rr = estimate.rate_bpm if confident and pause.breathing is not False else None
+        since = pause.seconds_since_breath
+        return Analysis(rr, estimate.quality, None if since is None else round(since, 1), pause.breathing)
