@@ -38,7 +38,8 @@ class Monitor:
         rate_hz = config.signal.rate_hz
         self.resampler = Resampler(rate_hz)
         r = config.rate
-        self.analyzer = BreathingAnalyzer(rate_hz, r.window_s, r.long_window_s, r.min_quality, r.apnea_min_s)
+        self.analyzer = BreathingAnalyzer(rate_hz, r.window_s, r.long_window_s, r.min_quality, r.apnea_min_s,
+                                          source_hz=fps)
         self.front = DepthFrontEnd(config, fps, width) if fps is not None else None
         self.t0: float | None = None
         self.next_second = 1  # window t covers the source up to t seconds

@@ -5,6 +5,12 @@ import io
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
+
+# Property-based tests draw the same examples on every run and every machine (CI included):
+# a failure is then a fact about the change, not about the draw.
+settings.register_profile("respmon", derandomize=True)
+settings.load_profile("respmon")
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"

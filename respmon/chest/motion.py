@@ -1,6 +1,6 @@
 """Body motion from the block grid: the scene-change measure that tells motion from breathing.
 
-Each block's own typical change is learnt while still, so blocks on depth edges (flying pixels)
+Each block's own typical change is learnt (mostly while still), so blocks on depth edges (flying pixels)
 and noisy far-away surfaces do not pass for motion; one odd frame does not either.
 """
 
@@ -11,6 +11,7 @@ import numpy as np
 NOISE_FACTOR = 3.0  # a block moves when it changes this many times its still-time change...
 NOISE_LEARNING = 0.02  # ...learnt as an average over about 50 still frames
 MOTION_FRAMES = 2  # grid frames in a row
+MOVING_LEARNING_SHARE = 0.25  # while moving the noise is learnt this much slower
 
 
 def motion_fraction(change_mm: np.ndarray, threshold_mm: np.ndarray | float) -> float:
@@ -42,7 +43,12 @@ class MotionDetector:
         threshold = np.maximum(threshold_mm, NOISE_FACTOR * self.block_noise_mm)
         fraction = motion_fraction(change, threshold)
         self.moving_frames = self.moving_frames + 1 if fraction > share else 0
-        if self.moving_frames == 0:
-            learn = np.isfinite(change)
-            self.block_noise_mm[learn] += NOISE_LEARNING * (change[learn] - self.block_noise_mm[learn])
+        # Learnt on every frame, each block's change clipped at its threshold: a moving block
+        # teaches at most that, so motion barely raises the noise, while a scene noisier than the
+        # first frames showed (a far, noisy camera) is learnt within seconds instead of being
+        # taken for motion for ever.
+        learn = np.isfinite(change)
+        rate = NOISE_LEARNING if self.moving_frames == 0 else NOISE_LEARNING * MOVING_LEARNING_SHARE
+        clipped = np.minimum(change[learn], threshold[learn])
+        self.block_noise_mm[learn] += rate * (clipped - self.block_noise_mm[learn])
         return self.moving_frames >= MOTION_FRAMES

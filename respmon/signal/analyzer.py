@@ -32,8 +32,9 @@ class BreathingAnalyzer:
     """Keeps the recent 10 Hz breathing signal and judges it once per second."""
 
     def __init__(self, rate_hz: float, window_s: float, long_window_s: float, min_quality: float,
-                 apnea_min_s: float, keep_s: float = CLASSIFIER_WINDOW_S):
+                 apnea_min_s: float, keep_s: float = CLASSIFIER_WINDOW_S, source_hz: float | None = None):
         self.rate_hz = rate_hz
+        self.source_hz = source_hz  # the frame rate the samples come at (None: unknown, or a waveform)
         self.window_n = int(round(window_s * rate_hz))
         self.long_n = int(round(max(long_window_s, window_s) * rate_hz))
         self.min_quality = min_quality
@@ -59,7 +60,8 @@ class BreathingAnalyzer:
         if self.duration_s < MIN_ANALYSIS_S:
             return Analysis(None, 0.0, None, None)
         x = np.fromiter(self.samples, dtype=float, count=len(self.samples))[-self.long_n:]
-        estimate = rsp.estimate_rate(x[-self.window_n:], self.rate_hz, self.reference_amplitude)
+        estimate = rsp.estimate_rate(x[-self.window_n:], self.rate_hz, self.reference_amplitude,
+                                     self.source_hz)
         # The whole buffer is analysed only when the short window cannot answer alone: slow
         # breathing leaves too few breaths in it, or no breath is recent enough to time a pause.
         last = estimate.breaths.last_effort_s
@@ -67,7 +69,7 @@ class BreathingAnalyzer:
         long, long_n = estimate, min(len(x), self.window_n)
         few_breaths = estimate.rate_bpm is None or len(estimate.breaths) < 4
         if len(x) > self.window_n and (few_breaths or not recent):
-            long, long_n = rsp.estimate_rate(x, self.rate_hz, self.reference_amplitude), len(x)
+            long, long_n = rsp.estimate_rate(x, self.rate_hz, self.reference_amplitude, self.source_hz), len(x)
             if few_breaths and long.rate_bpm is not None and long.quality >= estimate.quality:
                 estimate = long
         confident = estimate.rate_bpm is not None and estimate.quality >= self.min_quality
@@ -86,7 +88,7 @@ class BreathingAnalyzer:
                 self.reference_amplitude += AMPLITUDE_MEMORY * (spread - self.reference_amplitude)
             self.typical_interval_s = 60.0 / estimate.rate_bpm
         pause = judge_pause(x[-long_n:], self.rate_hz, long, self.reference_amplitude,
-                            self.typical_interval_s, self.apnea_min_s)
+                            self.typical_interval_s, self.apnea_min_s, self.source_hz)
         # No rate during a pause; the rate stands where no pause could be judged (breathing None).
         rr = estimate.rate_bpm if confident and pause.breathing is not False else None
         since = pause.seconds_since_breath

@@ -89,16 +89,25 @@ def rsp_clean(samples: np.ndarray, rate_hz: float, high_hz: float | None = None)
     return sps.sosfiltfilt(sos, x, padlen=padlen)
 
 
-def noise_sigma(samples: np.ndarray, rate_hz: float) -> float:
-    """Sensor-noise sigma: the robust spread of what lies above the breathing band."""
+def noise_sigma(samples: np.ndarray, rate_hz: float, source_hz: float | None = None) -> float:
+    """Sensor-noise sigma: the robust spread of what lies above the breathing band, as the sigma
+    of white noise at rate_hz with the same power in the band.
+
+    source_hz: the rate the samples were measured at, when slower than rate_hz (a 6 fps camera
+    resampled to 10 Hz). Linear interpolation makes neighbouring samples share their noise, so
+    second differences of neighbours would see almost none; they are taken across source samples
+    instead, and the source's noise, spread over a narrower band, is scaled to rate_hz.
+    """
     x = np.asarray(samples, dtype=float)
-    if len(x) < 5:
+    lag = 1 if source_hz is None or source_hz >= rate_hz else int(np.ceil(rate_hz / source_hz))
+    if len(x) < 2 * lag + 3:
         return 0.0
     # Second differences remove the slow breathing almost entirely and keep white noise
     # (variance 6·sigma² for white noise).
-    d2 = np.diff(x, n=2)
+    d2 = x[2 * lag:] - 2.0 * x[lag:-lag] + x[:-2 * lag]
     mad = np.median(np.abs(d2 - np.median(d2)))
-    return float(1.4826 * mad / np.sqrt(6.0))
+    sigma = float(1.4826 * mad / np.sqrt(6.0))
+    return sigma * float(np.sqrt(rate_hz / source_hz)) if lag > 1 else sigma
 
 
 def band_noise_sigma(sigma: float, rate_hz: float, high_hz: float | None = None) -> float:
@@ -275,7 +284,8 @@ def spectral_quality(prominence: float) -> float:
     return float(min(1.0, np.log(prominence / PROMINENCE_ZERO) / np.log(PROMINENCE_FULL / PROMINENCE_ZERO)))
 
 
-def estimate_rate(samples: np.ndarray, rate_hz: float, reference_amplitude: float | None = None) -> RateEstimate:
+def estimate_rate(samples: np.ndarray, rate_hz: float, reference_amplitude: float | None = None,
+                  source_hz: float | None = None) -> RateEstimate:
     """The whole chain over one window.
 
     The spectrum finds the dominant breathing frequency first; when it stands out, the band's
@@ -284,7 +294,7 @@ def estimate_rate(samples: np.ndarray, rate_hz: float, reference_amplitude: floa
     apart but the spectral peak is unmistakable, the rate is the spectral one.
     """
     x = np.asarray(samples, dtype=float)
-    sigma_raw = noise_sigma(x, rate_hz)
+    sigma_raw = noise_sigma(x, rate_hz, source_hz)
     clean = rsp_clean(x, rate_hz)
     spectral = rsp_spectrum_peak(clean, rate_hz)
     peak_bpm = spectral.rate_bpm

@@ -1,0 +1,292 @@
+"""The robustness matrix: hundreds of random scenes (sim/matrix.py) through the monitoring path
+(Monitor -> classifier -> alert engine, as the daemon and `respmon replay` run them), scored
+against their truth.
+
+Run: .venv/bin/python bench/eval_matrix.py --split dev [--count 60] [--jobs 2]
+     .venv/bin/python bench/eval_matrix.py --split heldout --markdown     # report only
+
+Seeds were split once, before any development: DEV_SEEDS for working on the signal stage and the
+classifier, HELDOUT_SEEDS run only to report. The unit tests use seeds outside both.
+
+The matrix runs the alert engine with `alerts.apnea_delay_s = 15` (MATRIX_APNEA_DELAY_S; in the
+range monitors offer), so that every apnea of >= 15 s is one it must alert; everything else is the
+shipped default configuration.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import multiprocessing
+import statistics
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from respmon.config import default_config
+from respmon.daemon.bedside import Bedside
+from respmon.monitor import Monitor
+from respmon.patterns import pattern_for_rate
+from respmon.progress import Progress
+from respmon.replay import load_classifier
+from sim.matrix import FPS, WIDTH, build_scene, draw_scene, frames
+
+sys.path.insert(0, str(Path(__file__).parent))
+from eval_alerts import _override  # noqa: E402
+
+DEV_SEEDS = range(100_000, 100_400)
+HELDOUT_SEEDS = range(500_000, 500_400)
+MATRIX_APNEA_DELAY_S = 15.0
+ONSET_SLACK_S = 2.0  # the criterion: onset <= delay + 2 s after the chest stops
+ONSET_LIMIT_S = 5.0  # ... and never later than delay + 5 s
+MIN_ALERTED_APNEA_S = 15.0
+RATE_SETTLE_S = 40.0  # rate windows count from this long after a breathing segment starts
+RATE_CELLS_BPM = (6, 8, 10, 12, 15, 20, 25, 30, 35, 40, 45.01)
+RATE_CELL_MAX_DISTANCE_M = 2.0
+CLASSIFIER_WINDOW_S = 60
+PATTERN_ALERTS = ("biots", "cheyne_stokes", "central_apnea")
+RESULTS = Path(__file__).parent / "results"
+
+_state: dict = {}
+
+
+def _init(overrides: list[str]) -> None:
+    import torch
+
+    torch.set_num_threads(1)
+    logging.getLogger("respmon.alerts").setLevel(logging.ERROR)
+    config = default_config()
+    config.alerts.apnea_delay_s = MATRIX_APNEA_DELAY_S
+    for assignment in overrides:
+        _override(config, assignment)
+    _state["config"] = config
+    _state["classifier"] = load_classifier(config)
+
+
+def run_scene(seed: int) -> dict:
+    """One scene through the monitoring path; what the bench needs of its output and its truth."""
+    config, classifier = _state["config"], _state["classifier"]
+    spec = draw_scene(seed)
+    scene = build_scene(spec)
+    monitor = Monitor(config, fps=float(FPS), width=WIDTH, classifier=classifier)
+    bedside = Bedside(config, classifier.version)
+    windows, onsets = [], []
+
+    def take(lines):
+        for line in lines:
+            windows.append([line["t"], line["state"], line["rr_bpm"], line.get("pattern")])
+            onsets.extend([e["condition"], e["t"]] for e in bedside.window(line) if e["event"] == "onset")
+
+    t_end = 0.0
+    for t_s, depth in frames(scene):
+        take(monitor.frame(t_s, depth, 1.0))  # depth in mm
+        t_end = t_s
+    take(monitor.finish(t_end + 1.0 / FPS))
+    return {"spec": spec.as_dict(), "segments": scene.timeline.segments, "events": scene.events,
+            "duration_s": scene.timeline.frame_count / FPS, "windows": windows, "onsets": onsets}
+
+
+# --- scoring (pure: scene results in, figures out) -------------------------------------------------
+
+def _segment(result: dict, name: str) -> dict | None:
+    return next((s for s in result["segments"] if s["pattern"] == name), None)
+
+
+def score_apnea(result: dict, delay_s: float) -> dict | None:
+    """Onset latency of the scene's apnea (from the chest going still), None if not an apnea scene."""
+    seg = _segment(result, "central_apnea")
+    if seg is None or result["spec"]["kind"] != "apnea":
+        return None
+    start, end = seg["start_s"], seg["end_s"]
+    hits = [t for c, t in result["onsets"] if c == "central_apnea" and start <= t <= end + ONSET_LIMIT_S]
+    return {"apnea_s": end - start, "latency_s": (min(hits) - start) if hits else None,
+            "must_alert": end - start >= MIN_ALERTED_APNEA_S, "delay_s": delay_s}
+
+
+def false_apnea_onsets(result: dict) -> list[float]:
+    """central_apnea onsets where the truth has no apnea (breathing, hypopnea, sighs, swallows)."""
+    seg = _segment(result, "central_apnea")
+    kind = result["spec"]["kind"]
+    if kind in ("biots", "cheyne_stokes"):
+        return []  # their pauses are apneas; judged by the pattern scores instead
+    out = []
+    for c, t in result["onsets"]:
+        if c != "central_apnea":
+            continue
+        if seg is not None and seg["start_s"] <= t <= seg["end_s"] + ONSET_LIMIT_S:
+            continue
+        out.append(t)
+    return out
+
+
+def rate_errors(result: dict) -> tuple[float, list[float], int]:
+    """(truth rate, errors of the windows with a rate, windows that should have had one)."""
+    spec = result["spec"]
+    if spec["kind"] not in ("apnea", "breathing"):
+        return 0.0, [], 0
+    errors, expected = [], 0
+    truth = None
+    for seg in result["segments"]:
+        if seg["pattern"] in ("central_apnea", "hypopnea") or seg["rate_bpm"] is None:
+            continue
+        truth = seg["rate_bpm"]
+        lo, hi = seg["start_s"] + RATE_SETTLE_S, seg["end_s"]
+        for t, state, rr, _ in result["windows"]:
+            if lo <= t <= hi:
+                expected += 1
+                if rr is not None:
+                    errors.append(rr - seg["rate_bpm"])
+        break  # the first breathing segment only: after an apnea the rate restarts
+    return truth or 0.0, errors, expected
+
+
+def pattern_hits(result: dict) -> tuple[int, int]:
+    """(right, judged) pattern windows whose 60 s lie inside one segment with a known pattern."""
+    right = judged = 0
+    for seg in result["segments"]:
+        name = seg["pattern"]
+        if name in ("central_apnea", "motion", "absent"):
+            continue
+        truth = name
+        if name in ("eupnea", "bradypnea", "tachypnea", "hypopnea"):
+            truth = pattern_for_rate(seg["rate_bpm"])
+        for t, _, _, pattern in result["windows"]:
+            if seg["start_s"] + CLASSIFIER_WINDOW_S <= t <= seg["end_s"] and pattern is not None:
+                judged += 1
+                right += pattern == truth
+    return right, judged
+
+
+def summarise(results: list[dict], delay_s: float) -> dict:
+    apneas = [a for a in (score_apnea(r, delay_s) for r in results) if a is not None]
+    must = [a for a in apneas if a["must_alert"]]
+    alerted = [a for a in must if a["latency_s"] is not None]
+    latencies = [a["latency_s"] for a in alerted]
+    no_apnea_scenes = [r for r in results if r["spec"]["kind"] in ("apnea", "breathing")]
+    breathing = [r for r in results if r["spec"]["kind"] == "breathing"]
+    false_scenes = [r for r in breathing if false_apnea_onsets(r)]
+    breathing_h = sum(r["duration_s"] for r in breathing) / 3600.0
+    false_pattern = sum(1 for r in breathing for c, _ in r["onsets"] if c in PATTERN_ALERTS)
+    false_apnea_all = sum(len(false_apnea_onsets(r)) for r in no_apnea_scenes)
+    breathing_all_h = sum(r["duration_s"] - (_segment(r, "central_apnea") or {"end_s": 0, "start_s": 0})["end_s"]
+                          + (_segment(r, "central_apnea") or {"start_s": 0})["start_s"] for r in no_apnea_scenes) / 3600
+    right = judged = 0
+    for r in results:
+        a, b = pattern_hits(r)
+        right, judged = right + a, judged + b
+    cells = {}
+    for r in results:
+        truth, errors, expected = rate_errors(r)
+        if not expected or r["spec"]["distance_m"] > RATE_CELL_MAX_DISTANCE_M:
+            continue
+        k = int(np.searchsorted(RATE_CELLS_BPM, truth, side="right")) - 1
+        cell = cells.setdefault(k, {"errors": [], "expected": 0, "scenes": 0})
+        cell["errors"] += errors
+        cell["expected"] += expected
+        cell["scenes"] += 1
+    rate_table = []
+    for k in sorted(cells):
+        c = cells[k]
+        e = np.asarray(c["errors"])
+        rate_table.append({
+            "cell_bpm": [RATE_CELLS_BPM[k], round(RATE_CELLS_BPM[k + 1])], "scenes": c["scenes"],
+            "coverage": round(len(e) / c["expected"], 3) if c["expected"] else 0.0,
+            "median_abs_error_bpm": round(float(np.median(np.abs(e))), 2) if len(e) else None,
+            "bias_bpm": round(float(np.median(e)), 2) if len(e) else None,
+        })
+    patterns = {}
+    for kind in ("biots", "cheyne_stokes"):
+        mine = [r for r in results if r["spec"]["kind"] == kind]
+        hits = [min(t for c, t in r["onsets"] if c == kind) - 90.0 for r in mine
+                if any(c == kind for c, _ in r["onsets"])]
+        patterns[kind] = {"scenes": len(mine), "alerted": len(hits),
+                          "median_onset_s": round(statistics.median(hits), 1) if hits else None}
+    return {
+        "scenes": len(results),
+        "apnea_scenes": len(apneas),
+        "apneas_to_alert": len(must),
+        "apnea_sensitivity": round(len(alerted) / len(must), 4) if must else None,
+        "onset_within_delay_plus_2": round(sum(x <= delay_s + ONSET_SLACK_S for x in latencies) / len(must), 4) if must else None,
+        "onset_max_s": round(max(latencies), 1) if latencies else None,
+        "onset_median_s": round(statistics.median(latencies), 1) if latencies else None,
+        "onset_later_than_delay_plus_5": sum(x > delay_s + ONSET_LIMIT_S for x in latencies),
+        "breathing_scenes": len(breathing),
+        "breathing_scenes_without_false_apnea": round(1 - len(false_scenes) / len(breathing), 4) if breathing else None,
+        "false_apnea_per_h_of_breathing": round(false_apnea_all / breathing_all_h, 3) if breathing_all_h else None,
+        "breathing_hours": round(breathing_h, 2),
+        "false_pattern_alerts_in_breathing": false_pattern,
+        "false_pattern_alerts_per_8h": round(8 * false_pattern / breathing_h, 2) if breathing_h else None,
+        "pattern_accuracy": round(right / judged, 4) if judged else None,
+        "pattern_windows": judged,
+        "rate_cells": rate_table,
+        "patterns": patterns,
+        "missed_apneas": [r["spec"]["seed"] for r in results
+                          if (a := score_apnea(r, delay_s)) and a["must_alert"] and a["latency_s"] is None],
+        "false_apnea_seeds": [r["spec"]["seed"] for r in no_apnea_scenes if false_apnea_onsets(r)],
+        "false_pattern_seeds": [r["spec"]["seed"] for r in breathing if any(c in PATTERN_ALERTS for c, _ in r["onsets"])],
+    }
+
+
+def markdown(summary: dict, split: str) -> str:
+    s = summary
+    lines = [
+        f"Robustness matrix, {split} split: {s['scenes']} scenes "
+        f"({s['apnea_scenes']} with an apnea, {s['breathing_scenes']} breathing only; apnea delay {MATRIX_APNEA_DELAY_S:g} s).",
+        "",
+        "| measure | value |",
+        "| --- | --- |",
+        f"| apneas >= {MIN_ALERTED_APNEA_S:g} s alerted | {s['apnea_sensitivity']} of {s['apneas_to_alert']} |",
+        f"| onset <= delay + 2 s | {s['onset_within_delay_plus_2']} (median {s['onset_median_s']} s, max {s['onset_max_s']} s; "
+        f"{s['onset_later_than_delay_plus_5']} later than delay + 5 s) |",
+        f"| breathing scenes (hypopnea included) without a central_apnea alert | {s['breathing_scenes_without_false_apnea']} |",
+        f"| false central_apnea alerts per hour of breathing | {s['false_apnea_per_h_of_breathing']} |",
+        f"| false Biot's / Cheyne-Stokes / central apnea alerts in {s['breathing_hours']} h of regular breathing "
+        f"| {s['false_pattern_alerts_in_breathing']} ({s['false_pattern_alerts_per_8h']} per 8 h) |",
+        f"| pattern right ({s['pattern_windows']} windows) | {s['pattern_accuracy']} |",
+    ]
+    for kind, p in s["patterns"].items():
+        lines.append(f"| {kind} scenes alerted | {p['alerted']} of {p['scenes']} (median onset {p['median_onset_s']} s after it starts) |")
+    lines += ["", f"Rate error per cell, scenes up to {RATE_CELL_MAX_DISTANCE_M:g} m (windows from {RATE_SETTLE_S:g} s into steady breathing):",
+              "", "| true rate (bpm) | scenes | windows with a rate | median abs error (bpm) | bias (bpm) |",
+              "| --- | --- | --- | --- | --- |"]
+    for c in s["rate_cells"]:
+        lines.append(f"| {c['cell_bpm'][0]}-{c['cell_bpm'][1]} | {c['scenes']} | {c['coverage']} | "
+                     f"{c['median_abs_error_bpm']} | {c['bias_bpm']} |")
+    return "\n".join(lines)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--split", choices=("dev", "heldout"), required=True)
+    parser.add_argument("--count", type=int, default=None, help="the first N scenes of the split")
+    parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE")
+    parser.add_argument("--kind", action="append", default=None, help="only scenes of these kinds")
+    parser.add_argument("--out", type=Path, default=None, help="scene results (JSON); default bench/results/")
+    parser.add_argument("--markdown", action="store_true", help="print the README table")
+    args = parser.parse_args()
+    seeds = list(DEV_SEEDS if args.split == "dev" else HELDOUT_SEEDS)
+    if args.kind:
+        seeds = [s for s in seeds if draw_scene(s).kind in args.kind]
+    seeds = seeds[: args.count] if args.count else seeds
+    bar = Progress(f"matrix {args.split}", len(seeds))
+    results = []
+    with multiprocessing.get_context("fork").Pool(args.jobs, _init, (args.set,)) as pool:
+        for result in pool.imap_unordered(run_scene, seeds):
+            results.append(result)
+            bar.update(len(results))
+    bar.close()
+    results.sort(key=lambda r: r["spec"]["seed"])
+    summary = summarise(results, MATRIX_APNEA_DELAY_S)
+    out = args.out or RESULTS / f"matrix-{args.split}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps({"summary": summary, "overrides": args.set, "scenes": results}) + "\n")
+    print(json.dumps({k: v for k, v in summary.items() if k != "rate_cells"}, indent=1))
+    print(markdown(summary, args.split))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
