@@ -11,8 +11,7 @@ RATE_HZ = 10.0
 
 
 def _judge(x, reference_amplitude=10.0, typical_interval_s=4.0, apnea_min_s=10.0):
-    estimate = rsp.estimate_rate(x, RATE_HZ, reference_amplitude)
-    return judge_pause(x, RATE_HZ, estimate, reference_amplitude, typical_interval_s, apnea_min_s)
+    return judge_pause(x, RATE_HZ, reference_amplitude, typical_interval_s, apnea_min_s)
 
 
 def _breathing_then_flat(flat_s, seed=0):
@@ -37,8 +36,7 @@ def test_a_long_flat_stretch_is_a_pause():
 
 def test_no_reference_amplitude_judges_nothing():
     x = _breathing_then_flat(25.0)
-    estimate = rsp.estimate_rate(x, RATE_HZ)
-    assert judge_pause(x, RATE_HZ, estimate, None, None, 10.0) == NOT_JUDGED
+    assert judge_pause(x, RATE_HZ, None, None, 10.0) == NOT_JUDGED
 
 
 def test_noise_above_the_breath_threshold_judges_nothing():

@@ -3,6 +3,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
+from scipy import ndimage
 
 from respmon.chest.front import DepthFrontEnd
 from respmon.chest.motion import motion_fraction
@@ -32,12 +33,19 @@ def _stack(seconds=20.0, bpm=15.0, amplitude_mm=3.0, noise_mm=0.5, seed=0, chest
     return stack.astype(np.float32), truth
 
 
+def _assert_chest(mask, truth):
+    """The breathing blocks, give or take a few at the edge: nothing beyond one block around
+    them, and at least 95 % of them."""
+    assert not (mask & ~ndimage.binary_dilation(truth)).any()
+    assert (mask & truth).sum() >= 0.95 * truth.sum()
+
+
 @pytest.mark.parametrize("bpm", [6, 12, 20, 40, 60])
 def test_finds_the_breathing_blocks_and_their_rate(bpm):
     stack, truth = _stack(bpm=bpm, seconds=30 if bpm < 10 else 15)
     region = find_chest_region(stack, FPS)
     assert region is not None
-    assert np.array_equal(region.mask, truth)
+    _assert_chest(region.mask, truth)
     assert region.frequency_hz * 60 == pytest.approx(bpm, abs=4.5)
     assert region.weights.sum() == pytest.approx(1.0)
     assert np.all(region.weights[~region.mask] == 0)
@@ -48,7 +56,8 @@ def test_blocks_moving_in_antiphase_are_left_out():
     t = np.arange(stack.shape[0]) / FPS
     stack[:, 20:23, 20:30] += (3.0 * np.sin(2 * np.pi * 0.25 * t))[:, None, None]  # paradoxical abdomen
     region = find_chest_region(stack, FPS)
-    assert region is not None and np.array_equal(region.mask, truth)
+    assert region is not None
+    _assert_chest(region.mask, truth)
 
 
 def test_nothing_breathing_gives_no_region():

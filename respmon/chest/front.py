@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from types import SimpleNamespace
 
 import numpy as np
+from scipy import ndimage
 
 from respmon.chest.motion import MotionDetector
 from respmon.chest.region import (
@@ -31,7 +32,10 @@ MOTION_LAG_S = 1.0  # motion compares each frame with the scene this long before
 GRID_RATE_HZ = 5.0  # at least this many block grids a second (every frame below 10 fps)
 RECHECK_SAME_REGION_SHARE = 0.5  # a region found during a pause that shares this much is the same chest
 RECHECK_WINDOW_S = 15.0  # ...searched over the last this many seconds...
-RECHECK_MIN_CYCLES = 2.0  # ...must show this many breathing cycles there
+RECHECK_MIN_CYCLES = 2.0  # ...must show this many breathing cycles there...
+RECHECK_MIN_SIZE = 0.5  # ...and be at least this share of the tracked chest's size
+REFRESH_MARGIN_BLOCKS = 3  # a refresh searches this far around the tracked chest
+MIN_STILL_BLOCKS = 8  # still reference blocks needed to take the frame's common motion out
 
 
 @dataclass
@@ -73,9 +77,12 @@ class DepthFrontEnd:
         self.last_motion_t = -math.inf
         self.region: ChestRegion | None = None
         self.fixed = self.cfg.fixed_box_px is not None
-        self.roi_index: np.ndarray | None = None  # pixels of the chest blocks (block_pixel_index)
-        self.roi_refs: np.ndarray | None = None  # depth of each chest block at rest, mm
-        self.roi_weights: np.ndarray | None = None
+        # The blocks read on every frame: the chest's, then the still reference blocks around it.
+        self.roi_mask: np.ndarray | None = None  # block grid: chest | still
+        self.roi_index: np.ndarray | None = None  # their pixels (block_pixel_index), in grid order
+        self.roi_refs: np.ndarray | None = None  # depth of each of them at rest, mm
+        self.roi_weights: np.ndarray | None = None  # chest weights; 0 on still blocks
+        self.roi_still: np.ndarray | None = None  # which of them are still reference blocks
         self.offset_mm = 0.0
         self.last_mm: float | None = None
         self.occupied: np.ndarray | None = None  # block depths where a breathing person was found
@@ -86,21 +93,31 @@ class DepthFrontEnd:
         self.next_recheck_t = 0.0
         self.restart_pending = True
 
-    def _displacement(self, chest_mm: np.ndarray) -> float | None:
-        """Weighted chest displacement from the chest blocks' depths (toward the camera positive)."""
-        displacement = self.roi_refs - chest_mm
+    def _displacement(self, roi_mm: np.ndarray) -> float | None:
+        """Weighted chest displacement from the depths of the roi blocks (toward the camera
+        positive), less what the still blocks around the chest moved: a D4xx's whole frame
+        jitters and drifts together (Halmetschlager-Funek et al. 2019), the bed does not breathe."""
+        displacement = self.roi_refs - roi_mm
         ok = np.isfinite(displacement)
-        if not ok.any():
+        chest = ok & ~self.roi_still
+        if not chest.any():
             return None
-        weights = self.roi_weights[ok]
-        return float(np.dot(weights, displacement[ok]) / weights.sum()) + self.offset_mm
+        weights = self.roi_weights[chest]
+        value = float(np.dot(weights, displacement[chest]) / weights.sum())
+        still = ok & self.roi_still
+        if still.sum() >= MIN_STILL_BLOCKS:
+            value -= float(np.mean(displacement[still]))
+        return value + self.offset_mm
 
     def _adopt(self, region: ChestRegion, refs: np.ndarray, t_s: float) -> None:
         self.region = region
         self.absent = False
-        self.roi_index = block_pixel_index(region.mask, self.stride, self.width)
-        self.roi_refs = refs[region.mask]
-        self.roi_weights = region.weights[region.mask]
+        still = region.still_mask if region.still_mask is not None else np.zeros_like(region.mask)
+        self.roi_mask = region.mask | still
+        self.roi_index = block_pixel_index(self.roi_mask, self.stride, self.width)
+        self.roi_refs = refs[self.roi_mask]
+        self.roi_weights = region.weights[self.roi_mask]
+        self.roi_still = still[self.roi_mask]
         self.occupied = refs.copy()
         self.occupied_mask = region.mask
         self.offset_mm = 0.0
@@ -111,14 +128,18 @@ class DepthFrontEnd:
         self.next_search_t = t_s + self.cfg.search_interval_s
         recent = [(ts, b) for ts, b in self.history if ts > self.last_motion_t]
         stack = np.stack([b for _, b in recent])
-        found = find_chest_region(stack, self.grid_fps)
+        refresh = self.region is not None and not self.restart_pending and self.last_mm is not None
+        # A refresh follows slow changes of posture, so it looks around the tracked chest only: a
+        # chest that moved far moved visibly (motion restarts the search) or stopped breathing
+        # where it was (the pause's recheck searches the whole scene).
+        within = ndimage.binary_dilation(self.region.mask, iterations=REFRESH_MARGIN_BLOCKS) if refresh else None
+        found = find_chest_region(stack, self.grid_fps, within)
         if found is None:
             return None
-        refresh = self.region is not None and not self.restart_pending and self.last_mm is not None
         self._adopt(found, np.nanmedian(stack, axis=0), t_s)
         if refresh:
             # A refresh while tracking: keep the signal continuous instead of restarting it.
-            now = self._displacement(blocks[found.mask])
+            now = self._displacement(blocks[self.roi_mask])
             self.offset_mm = self.last_mm - now if now is not None else 0.0
             return None
         return self._restart_from(found, recent)
@@ -128,7 +149,7 @@ class DepthFrontEnd:
         self.restart_pending = False
         backfill = []
         for ts, b in recent:
-            value = self._displacement(b[found.mask])
+            value = self._displacement(b[self.roi_mask])
             if value is not None:
                 backfill.append((ts, value))
         return backfill
@@ -167,6 +188,10 @@ class DepthFrontEnd:
         if found is None or (found.mask & self.region.mask).sum() >= RECHECK_SAME_REGION_SHARE * found.mask.sum():
             return None
         if found.frequency_hz * (recent[-1][0] - recent[0][0]) < RECHECK_MIN_CYCLES:
+            return None
+        if found.mask.sum() < RECHECK_MIN_SIZE * self.region.mask.sum():
+            # A chest that moved is about as large as before; a few blocks of a noisy camera that
+            # happen to look periodic for 15 s are not, and must not end a real apnea.
             return None
         self._adopt(found, np.nanmedian(stack, axis=0), t_s)
         backfill = self._restart_from(found, recent)

@@ -11,9 +11,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from respmon.signal import rate as rsp
-from respmon.signal.pauses import judge_pause
+from respmon.signal.pauses import NOT_JUDGED, judge_pause
 
 MIN_ANALYSIS_S = 8.0  # less signal than this gives no rate
+MIN_CONFIDENT_WINDOWS = 10  # confident seconds before pauses are judged
 AMPLITUDE_MEMORY = 0.1  # EMA weight of each confident window in the reference breath amplitude
 CLASSIFIER_WINDOW_S = 60.0
 
@@ -43,11 +44,13 @@ class BreathingAnalyzer:
         self.samples: deque[float] = deque(maxlen=max(self.long_n, int(round(keep_s * rate_hz))))
         self.reference_amplitude: float | None = None
         self.typical_interval_s: float | None = None
+        self.confident_windows = 0  # since the signal (re)started
 
     def reset(self) -> None:
         self.samples.clear()
         self.reference_amplitude = None
         self.typical_interval_s = None
+        self.confident_windows = 0
 
     def add(self, value: float) -> None:
         self.samples.append(value)
@@ -73,6 +76,7 @@ class BreathingAnalyzer:
             if few_breaths and long.rate_bpm is not None and long.quality >= estimate.quality:
                 estimate = long
         confident = estimate.rate_bpm is not None and estimate.quality >= self.min_quality
+        self.confident_windows += confident
         if confident and estimate.from_breaths:
             amplitude = estimate.breath_amplitude
             self.reference_amplitude = amplitude if self.reference_amplitude is None else (
@@ -87,8 +91,14 @@ class BreathingAnalyzer:
             if spread < self.reference_amplitude:
                 self.reference_amplitude += AMPLITUDE_MEMORY * (spread - self.reference_amplitude)
             self.typical_interval_s = 60.0 / estimate.rate_bpm
-        pause = judge_pause(x[-long_n:], self.rate_hz, long, self.reference_amplitude,
-                            self.typical_interval_s, self.apnea_min_s, self.source_hz)
+        # The pause is timed over the whole buffer, so that it can run up to the long window; and
+        # only once the breathing was measured with confidence for a while: a reference and a
+        # breath interval learnt from a window or two of a poor signal may be noise's.
+        if self.confident_windows >= MIN_CONFIDENT_WINDOWS:
+            pause = judge_pause(x, self.rate_hz, self.reference_amplitude, self.typical_interval_s,
+                                self.apnea_min_s, self.source_hz)
+        else:
+            pause = NOT_JUDGED
         # No rate during a pause; the rate stands where no pause could be judged (breathing None).
         rr = estimate.rate_bpm if confident and pause.breathing is not False else None
         since = pause.seconds_since_breath

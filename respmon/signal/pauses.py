@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy import signal as sps
+from scipy import stats
 
 from respmon.signal import rate as rsp
 
@@ -24,7 +25,10 @@ HYPOPNEA_FRACTION = 0.3
 # The effort band, as multiples of the typical breathing frequency: breathing effort resumes at
 # about the rate it had; the heartbeat (45-120 /min) and most sensor noise lie above it.
 EFFORT_BAND = (0.5, 1.8)
+EFFORT_MIN_HIGH_HZ = 0.4  # 24 /min; the heartbeat (45 /min and up) stays above
 EFFORT_FILTER_ORDER = 2
+ENERGY_WINDOW_S = 8.0  # the energy judgement's window (at least two breath intervals)
+ENERGY_FALSE_RATE = 1e-3  # chance that noise alone fills one window with "effort"
 
 
 @dataclass(frozen=True)
@@ -39,7 +43,9 @@ NOT_JUDGED = PauseJudgement(None, None)
 def effort_band_hz(typical_interval_s: float, rate_hz: float) -> tuple[float, float]:
     f0_hz = 1.0 / typical_interval_s
     low = max(rsp.BAND_HZ[0], EFFORT_BAND[0] * f0_hz)
-    high = min(0.45 * rate_hz, max(EFFORT_BAND[1] * f0_hz, low + 0.05))
+    # Never below EFFORT_MIN_HIGH_HZ: a breath interval learnt wrong (too slow) must not shut
+    # real breaths out of the band and make a pause of them.
+    high = min(0.45 * rate_hz, max(EFFORT_BAND[1] * f0_hz, EFFORT_MIN_HIGH_HZ))
     return low, high
 
 
@@ -56,48 +62,70 @@ def effort_noise_sigma(x: np.ndarray, rate_hz: float, band_hz: tuple[float, floa
     return float(rsp.noise_sigma(x, rate_hz, source_hz) * np.sqrt((band_hz[1] - band_hz[0]) / (rate_hz / 2.0)))
 
 
-def judge_pause(x: np.ndarray, rate_hz: float, long_estimate: rsp.RateEstimate,
-                reference_amplitude: float | None, typical_interval_s: float | None,
+def judge_pause(x: np.ndarray, rate_hz: float, reference_amplitude: float | None, typical_interval_s: float | None,
                 apnea_min_s: float, source_hz: float | None = None) -> PauseJudgement:
     """Seconds since the last breath at the end of `x`, and whether the breathing goes on.
 
-    x: the window `long_estimate` was made on (the signal, oldest first, at rate_hz);
+    x: the signal, oldest first, at rate_hz;
     reference_amplitude: peak to trough of recent confident breathing, None if never learnt;
     typical_interval_s: the recent breath interval, None if not known;
     source_hz: the rate the signal was measured at, if slower than rate_hz (rsp.noise_sigma).
     A pause is breathing no more once it lasts over apnea_min_s and PAUSE_INTERVALS breath
-    intervals. A central apnea is the absence of effort, so the pause ends only with a swing in
-    the effort band (around the breathing frequency) of EFFORT_FRACTION of the reference, clear
-    of the noise measured in that band: the heartbeat and sensor noise are not effort.
-    NOT_JUDGED when the signal cannot tell a pause from no signal.
+    intervals. A central apnea is the absence of effort, so breaths are looked for in the effort
+    band (around the breathing frequency), as swings of EFFORT_FRACTION of the reference clear of
+    the noise measured in that band: the heartbeat and sensor noise are not effort. Where single
+    breaths of a hypopnea would drown in the noise, the band's energy over a few breaths is judged
+    instead; NOT_JUDGED when even that cannot tell a pause from no signal.
     """
     if reference_amplitude is None or typical_interval_s is None or len(x) < 4 * rate_hz:
         # Breaths were never told apart on this signal: a pause cannot be told from no signal.
         return NOT_JUDGED
     band = effort_band_hz(typical_interval_s, rate_hz)
     sigma = effort_noise_sigma(x, rate_hz, band, source_hz)
-    if rsp.NOISE_MARGIN * sigma >= HYPOPNEA_FRACTION * reference_amplitude / 2:
-        # The noise, not the breathing, sets the breath threshold: missing breaths would be
-        # the noise hiding them, so no pause is judged (never a false apnea from a noisy signal).
-        return NOT_JUDGED
-    end_s = len(x) / rate_hz
-    last_effort_s = long_estimate.breaths.last_effort_s
-    since = end_s if last_effort_s is None else max(0.0, end_s - last_effort_s)
+    effort = effort_signal(x, rate_hz, band)
     pause_limit_s = max(apnea_min_s, PAUSE_INTERVALS * typical_interval_s)
-    if since > apnea_min_s:
+    if rsp.NOISE_MARGIN * sigma >= HYPOPNEA_FRACTION * reference_amplitude / 2:
+        since = since_effort_energy(effort, rate_hz, sigma, band, reference_amplitude, typical_interval_s)
+    else:
         level = max(EFFORT_FRACTION * reference_amplitude / 2.0, rsp.NOISE_MARGIN * sigma)
-        since = since_effort(effort_signal(x, rate_hz, band), rate_hz, level, since)
-    return PauseJudgement(since, bool(since <= pause_limit_s))
+        since = since_effort(effort, rate_hz, level)
+    return NOT_JUDGED if since is None else PauseJudgement(since, bool(since <= pause_limit_s))
 
 
-def since_effort(effort: np.ndarray, rate_hz: float, level: float, since_s: float) -> float:
-    """Seconds since the last breath, counting shallow ones too before calling it a pause.
+def since_effort(effort: np.ndarray, rate_hz: float, level: float) -> float:
+    """Seconds since the last breath of the effort signal (a rise past +level then a fall past
+    -level, or a rise still under way at the end); the whole window if none."""
+    last = rsp.rsp_peaks(effort, rate_hz, level).last_effort_s
+    end_s = len(effort) / rate_hz
+    return end_s if last is None else max(0.0, end_s - last)
 
-    The rate's breath detector needs swings of a fair share of the reference amplitude, which
-    after a change from deep to shallow breathing (eupnea into shallow bradypnea, a hypopnea)
-    misses every new breath: over the pause, any swing of the effort signal past +-level ends it.
+
+def since_effort_energy(effort: np.ndarray, rate_hz: float, sigma: float, band_hz: tuple[float, float],
+                        reference_amplitude: float, typical_interval_s: float) -> float | None:
+    """Seconds since the last breathing effort, from the energy of the effort band over a window
+    of ENERGY_WINDOW_S or two breath intervals, for signals too noisy to tell breaths one by one.
+
+    A window holds effort when its mean square beats both the noise's (sigma², with a 0.1 %
+    chance of noise alone reaching it over the window's degrees of freedom) and the noise plus the
+    weakest breathing that counts (EFFORT_FRACTION of the reference). None when even a hypopnea
+    (HYPOPNEA_FRACTION) could not beat the noise: the pause cannot be judged.
     """
-    recent_n = min(len(effort), int(round((since_s + 2.0) * rate_hz)))
-    efforts = rsp.rsp_peaks(effort[-recent_n:], rate_hz, level)
-    last = efforts.last_effort_s
-    return since_s if last is None else min(since_s, max(0.0, recent_n / rate_hz - last))
+    n = int(round(max(ENERGY_WINDOW_S, 2.0 * typical_interval_s) * rate_hz))
+    if len(effort) < n + 1:
+        return None
+    dof = max(1.0, 2.0 * (band_hz[1] - band_hz[0]) * n / rate_hz)
+    noise_only = sigma**2 * float(stats.chi2.ppf(1.0 - ENERGY_FALSE_RATE, dof)) / dof
+    breath_ms = (reference_amplitude / 2.0) ** 2 / 2.0  # mean square of the reference breathing
+    if noise_only >= sigma**2 + HYPOPNEA_FRACTION**2 * breath_ms:
+        return None
+    threshold = max(noise_only, sigma**2 + EFFORT_FRACTION**2 * breath_ms)
+    energy = np.convolve(effort**2, np.ones(n) / n, mode="valid")  # window i covers [i, i + n)
+    above = np.flatnonzero(energy >= threshold)
+    end_s = len(effort) / rate_hz
+    if len(above) == 0:
+        return end_s
+    # Breathing that stopped at s keeps a window above the threshold until only the share
+    # `needed` of it still holds breaths: the last such window starts at about s - needed * n.
+    needed = min(1.0, max(0.0, (threshold - sigma**2) / breath_ms))
+    last_s = (above[-1] + n * (1.0 - needed)) / rate_hz
+    return max(0.0, end_s - last_s)

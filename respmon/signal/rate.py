@@ -107,7 +107,11 @@ def noise_sigma(samples: np.ndarray, rate_hz: float, source_hz: float | None = N
     d2 = x[2 * lag:] - 2.0 * x[lag:-lag] + x[:-2 * lag]
     mad = np.median(np.abs(d2 - np.median(d2)))
     sigma = float(1.4826 * mad / np.sqrt(6.0))
-    return sigma * float(np.sqrt(rate_hz / source_hz)) if lag > 1 else sigma
+    if lag == 1:
+        return sigma
+    # An interpolated sample carries (1 - u)² + u² of the source noise variance, 2/3 on average
+    # over the fraction u; the source's noise then spreads over source_hz / 2 instead of rate_hz / 2.
+    return sigma / float(np.sqrt(2.0 / 3.0)) * float(np.sqrt(rate_hz / source_hz))
 
 
 def band_noise_sigma(sigma: float, rate_hz: float, high_hz: float | None = None) -> float:
