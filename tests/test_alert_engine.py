@@ -113,12 +113,30 @@ def test_rate_alert_clears_once_back_past_the_hysteresis():
 def test_pattern_alert_confidence_is_the_noisy_or_of_windows_a_hop_apart():
     engine = _engine(biots_sustain_s=20.0, pattern_evidence_hop_s=10.0, pattern_alert_confidence=0.9,
                      pattern_min_probability=0.5)
-    events = run(engine, [obs(t, rr=None, pattern="biots", p=0.6) for t in range(1, 40)])
+    # The signal stage timed a pause at the start (Biot's alerts need one within 60 s).
+    events = run(engine, [obs(t, rr=None, pattern="biots", p=0.6, since=12.0 if t < 3 else 1.0)
+                          for t in range(1, 40)])
     [onset] = onsets(events, "biots")
     # At t=20 the windows 10 s apart are t=20 and 10: 1 - 0.4**2 = 0.84 < 0.9. At t=21 there are
     # three (21, 11, 1): 0.936.
     assert onset["t"] == 21
     assert onset["confidence"] == round(noisy_or([0.6, 0.6, 0.6]), 4)
+
+
+def test_biots_needs_a_pause_timed_by_the_signal_stage_within_a_minute():
+    # The network alone, however sure, on a signal whose breaths never paused: no alarm.
+    engine = _engine(biots_sustain_s=5.0, pattern_alert_confidence=0.9)
+    assert not onsets(run(engine, [obs(t, rr=None, pattern="biots", p=0.99, since=2.0) for t in range(1, 120)]),
+                      "biots")
+    # A pause of 12 s at t=120, then the same evidence: the alarm comes.
+    events = run(engine, [obs(t, rr=None, pattern="biots", p=0.99, since=12.0 if t == 120 else 2.0)
+                          for t in range(120, 140)])
+    assert onsets(events, "biots")
+    # A pause more than a minute before the evidence does not count.
+    late = _engine(biots_sustain_s=5.0, pattern_alert_confidence=0.9)
+    run(late, [obs(1, since=12.0)] + [obs(t) for t in range(2, 70)])
+    assert not onsets(run(late, [obs(t, rr=None, pattern="biots", p=0.99, since=2.0) for t in range(70, 90)]),
+                      "biots")
 
 
 def test_weak_pattern_evidence_never_raises_an_alert():

@@ -32,6 +32,12 @@ CONDITIONS: dict[str, tuple[str, str]] = {
 }
 PHYSIOLOGICAL = tuple(c for c, (kind, _) in CONDITIONS.items() if kind == "physiological")
 TRACKING_STATES = ("breathing", "apnea")
+# Biot's breathing is clusters of breaths between apneas: its alert needs the signal stage itself
+# to have timed a pause of at least this long (AASM: an apnea lasts >= 10 s)...
+BIOTS_PAUSE_S = 10.0
+# ...within the classifier's window: the network's word alone is not evidence enough to call a
+# quietly breathing person's breathing Biot's (the false alarm the matrix and real data showed).
+BIOTS_PAUSE_WITHIN_S = 60.0
 
 
 def iso_utc(epoch_s: float) -> str:
@@ -76,6 +82,7 @@ class AlertEngine:
         self.active: dict[str, Active] = {}
         self.trackers = {condition: Tracker() for condition in CONDITIONS}
         self.last: dict = {}
+        self.last_pause_t = -math.inf  # when the signal stage last timed a pause >= BIOTS_PAUSE_S
 
     def reconfigure(self, alerts_config: SimpleNamespace) -> None:
         """New limits and delays apply from the next observation; active alerts stay active."""
@@ -92,6 +99,9 @@ class AlertEngine:
         """One second: obs is a Monitor window dict (t, state, rr_bpm, quality, seconds_since_breath,
         present, pattern, confidence, probs); state may also be "lost" (no frames)."""
         self.last = obs
+        since = obs.get("seconds_since_breath")
+        if obs.get("state") in TRACKING_STATES and since is not None and since >= BIOTS_PAUSE_S:
+            self.last_pause_t = float(obs["t"])
         events: list[dict] = []
         for condition in CONDITIONS:
             verdict = getattr(self, f"_judge_{condition}")(obs)
@@ -146,7 +156,10 @@ class AlertEngine:
         return holds, not holds, sustain_s, self.cfg.clear_s, p
 
     def _judge_biots(self, obs: dict):
-        return self._pattern_judge(obs, "biots")
+        holds, gone, sustain_s, clear_s, p = self._pattern_judge(obs, "biots")
+        if holds and float(obs["t"]) - self.last_pause_t > BIOTS_PAUSE_WITHIN_S:
+            holds = False  # the network sees Biot's, the signal has no pause: not enough to alarm
+        return holds, gone, sustain_s, clear_s, p
 
     def _judge_cheyne_stokes(self, obs: dict):
         return self._pattern_judge(obs, "cheyne_stokes")
