@@ -45,6 +45,7 @@ MIN_ALERTED_APNEA_S = 15.0
 RATE_SETTLE_S = 40.0  # rate windows count from this long after a breathing segment starts
 RATE_CELLS_BPM = (6, 8, 10, 12, 15, 20, 25, 30, 35, 40, 45.01)
 RATE_CELL_MAX_DISTANCE_M = 2.0
+DISTANCE_BANDS_M = ((0.8, 1.25), (1.25, 1.75), (1.75, 2.51))
 CLASSIFIER_WINDOW_S = 60
 PATTERN_ALERTS = ("biots", "cheyne_stokes", "central_apnea")
 RESULTS = Path(__file__).parent / "results"
@@ -72,12 +73,14 @@ def run_scene(seed: int) -> dict:
     scene = build_scene(spec)
     monitor = Monitor(config, fps=float(FPS), width=WIDTH, classifier=classifier)
     bedside = Bedside(config, classifier.version)
-    windows, onsets = [], []
+    windows, onsets, clears = [], [], []
 
     def take(lines):
         for line in lines:
             windows.append([line["t"], line["state"], line["rr_bpm"], line.get("pattern")])
-            onsets.extend([e["condition"], e["t"]] for e in bedside.window(line) if e["event"] == "onset")
+            for e in bedside.window(line):
+                if e["event"] in ("onset", "clear"):
+                    (onsets if e["event"] == "onset" else clears).append([e["condition"], e["t"]])
 
     t_end = 0.0
     for t_s, depth in frames(scene):
@@ -85,7 +88,8 @@ def run_scene(seed: int) -> dict:
         t_end = t_s
     take(monitor.finish(t_end + 1.0 / FPS))
     return {"spec": spec.as_dict(), "segments": scene.timeline.segments, "events": scene.events,
-            "duration_s": scene.timeline.frame_count / FPS, "windows": windows, "onsets": onsets}
+            "duration_s": scene.timeline.frame_count / FPS, "windows": windows, "onsets": onsets,
+            "clears": clears}
 
 
 # --- scoring (pure: scene results in, figures out) -------------------------------------------------
@@ -102,7 +106,22 @@ def score_apnea(result: dict, delay_s: float) -> dict | None:
     start, end = seg["start_s"], seg["end_s"]
     hits = [t for c, t in result["onsets"] if c == "central_apnea" and start <= t <= end + ONSET_LIMIT_S]
     return {"apnea_s": end - start, "latency_s": (min(hits) - start) if hits else None,
-            "must_alert": end - start >= MIN_ALERTED_APNEA_S, "delay_s": delay_s}
+            "must_alert": end - start >= MIN_ALERTED_APNEA_S, "delay_s": delay_s,
+            "distance_m": result["spec"]["distance_m"],
+            "said_cannot_monitor": said_it_cannot_monitor(result, start, end)}
+
+
+def said_it_cannot_monitor(result: dict, start_s: float, end_s: float) -> bool:
+    """Whether a technical alert (low_signal_quality, camera_lost) was active at some time in
+    [start_s, end_s]: a missed apnea then was not a silent one."""
+    for condition in ("low_signal_quality", "camera_lost"):
+        ons = sorted(t for c, t in result["onsets"] if c == condition)
+        offs = sorted(t for c, t in result.get("clears", []) if c == condition)
+        for on in ons:
+            off = next((t for t in offs if t >= on), float("inf"))
+            if on <= end_s and off >= start_s:
+                return True
+    return False
 
 
 def false_apnea_onsets(result: dict) -> list[float]:
@@ -203,8 +222,20 @@ def summarise(results: list[dict], delay_s: float) -> dict:
                 if any(c == kind for c, _ in r["onsets"])]
         patterns[kind] = {"scenes": len(mine), "alerted": len(hits),
                           "median_onset_s": round(statistics.median(hits), 1) if hits else None}
+    by_distance = {}
+    for lo, hi in DISTANCE_BANDS_M:
+        mine = [a for a in must if lo <= a["distance_m"] < hi]
+        by_distance[f"{lo:g}-{hi:g} m"] = {
+            "apneas": len(mine),
+            "alerted": sum(a["latency_s"] is not None for a in mine),
+            "on_time": sum(a["latency_s"] is not None and a["latency_s"] <= delay_s + ONSET_SLACK_S for a in mine),
+            "missed_with_technical_alert": sum(a["latency_s"] is None and a["said_cannot_monitor"] for a in mine),
+        }
+    silent = [a for a in must if a["latency_s"] is None and not a["said_cannot_monitor"]]
     return {
         "scenes": len(results),
+        "apnea_by_distance": by_distance,
+        "silent_missed_apneas": len(silent),
         "apnea_scenes": len(apneas),
         "apneas_to_alert": len(must),
         "apnea_sensitivity": round(len(alerted) / len(must), 4) if must else None,
@@ -246,8 +277,15 @@ def markdown(summary: dict, split: str) -> str:
         f"| {s['false_pattern_alerts_in_breathing']} ({s['false_pattern_alerts_per_8h']} per 8 h) |",
         f"| pattern right ({s['pattern_windows']} windows) | {s['pattern_accuracy']} |",
     ]
+    lines.append(f"| apneas missed without a technical alert saying the signal could not show them | "
+                 f"{s['silent_missed_apneas']} of {s['apneas_to_alert']} |")
     for kind, p in s["patterns"].items():
         lines.append(f"| {kind} scenes alerted | {p['alerted']} of {p['scenes']} (median onset {p['median_onset_s']} s after it starts) |")
+    lines += ["", "Apneas >= 15 s by distance:", "",
+              "| distance | apneas | alerted | on time (<= delay + 2 s) | missed, with low_signal_quality raised |",
+              "| --- | --- | --- | --- | --- |"]
+    for band, b in s["apnea_by_distance"].items():
+        lines.append(f"| {band} | {b['apneas']} | {b['alerted']} | {b['on_time']} | {b['missed_with_technical_alert']} |")
     lines += ["", f"Rate error per cell, scenes up to {RATE_CELL_MAX_DISTANCE_M:g} m (windows from {RATE_SETTLE_S:g} s into steady breathing):",
               "", "| true rate (bpm) | scenes | windows with a rate | median abs error (bpm) | bias (bpm) |",
               "| --- | --- | --- | --- | --- |"]

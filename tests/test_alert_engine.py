@@ -139,6 +139,17 @@ def test_biots_needs_a_pause_timed_by_the_signal_stage_within_a_minute():
                       "biots")
 
 
+def test_a_signal_on_which_no_pause_can_be_judged_raises_low_signal_quality():
+    # A rate, but no pause judgement (too noisy to see an apnea): the monitor must say so.
+    engine = _engine(low_quality_delay_s=30.0, technical_clear_s=5.0)
+    events = run(engine, [obs(t, since=None) for t in range(1, 40)])
+    [onset] = onsets(events, "low_signal_quality")
+    assert onset["t"] == 30
+    # Pauses judged again: it clears.
+    events = run(engine, [obs(t) for t in range(40, 50)])
+    assert [e["event"] for e in events if e["condition"] == "low_signal_quality"][-1] == "clear"
+
+
 def test_weak_pattern_evidence_never_raises_an_alert():
     engine = _engine(pattern_alert_confidence=0.95, pattern_min_probability=0.5)
     assert not run(engine, [obs(t, rr=None, pattern="cheyne_stokes", p=0.52) for t in range(1, 30)])

@@ -180,9 +180,12 @@ class AlertEngine:
             return None, None, self.cfg.low_quality_delay_s, self.cfg.technical_clear_s, None
         # Irregular breathing (Biot's, Cheyne-Stokes) may have no steady rate: that is the
         # patient, not the signal, as long as the classifier sees a breathing pattern in it.
-        unusable = state in ("searching", "motion") or (
+        # A signal on which no pause can be judged (seconds_since_breath null) cannot show an
+        # apnea, whatever rate it gives: the monitor says so rather than watch in silence.
+        unjudged = state == "breathing" and obs.get("seconds_since_breath") is None
+        unusable = state in ("searching", "motion") or unjudged or (
             state == "breathing" and obs.get("rr_bpm") is None and obs.get("pattern") in (None, "noise"))
-        usable = state in TRACKING_STATES and (obs.get("rr_bpm") is not None or state == "apnea")
+        usable = state == "apnea" or (state == "breathing" and obs.get("rr_bpm") is not None and not unjudged)
         return unusable, usable, self.cfg.low_quality_delay_s, self.cfg.technical_clear_s, None
 
     # The shared lifecycle.

@@ -27,6 +27,10 @@ HYPOPNEA_FRACTION = 0.3
 EFFORT_BAND = (0.5, 1.8)
 EFFORT_MIN_HIGH_HZ = 0.4  # 24 /min; the heartbeat (45 /min and up) stays above
 EFFORT_FILTER_ORDER = 2
+# Noise sigmas a breath must clear in the effort band. The sigma is white noise's share of that
+# band; real depth noise has more power at the slow end (drift, 1/f), where slow breathing's band
+# lies, so the margin is wider than the rate stage's three.
+EFFORT_NOISE_MARGIN = 4.0
 ENERGY_WINDOW_S = 8.0  # the energy judgement's window (at least two breath intervals)
 ENERGY_FALSE_RATE = 1e-3  # chance that noise alone fills one window with "effort"
 
@@ -84,10 +88,10 @@ def judge_pause(x: np.ndarray, rate_hz: float, reference_amplitude: float | None
     sigma = effort_noise_sigma(x, rate_hz, band, source_hz)
     effort = effort_signal(x, rate_hz, band)
     pause_limit_s = max(apnea_min_s, PAUSE_INTERVALS * typical_interval_s)
-    if rsp.NOISE_MARGIN * sigma >= HYPOPNEA_FRACTION * reference_amplitude / 2:
+    if EFFORT_NOISE_MARGIN * sigma >= HYPOPNEA_FRACTION * reference_amplitude / 2:
         since = since_effort_energy(effort, rate_hz, sigma, band, reference_amplitude, typical_interval_s)
     else:
-        level = max(EFFORT_FRACTION * reference_amplitude / 2.0, rsp.NOISE_MARGIN * sigma)
+        level = max(EFFORT_FRACTION * reference_amplitude / 2.0, EFFORT_NOISE_MARGIN * sigma)
         since = since_effort(effort, rate_hz, level)
     return NOT_JUDGED if since is None else PauseJudgement(since, bool(since <= pause_limit_s))
 
@@ -111,12 +115,15 @@ def since_effort_energy(effort: np.ndarray, rate_hz: float, sigma: float, band_h
     (HYPOPNEA_FRACTION) could not beat the noise: the pause cannot be judged.
     """
     n = int(round(max(ENERGY_WINDOW_S, 2.0 * typical_interval_s) * rate_hz))
-    if len(effort) < n + 1:
-        return None
+    if len(effort) < 2 * n:
+        return None  # too few windows yet to see breathing stop
     dof = max(1.0, 2.0 * (band_hz[1] - band_hz[0]) * n / rate_hz)
     noise_only = sigma**2 * float(stats.chi2.ppf(1.0 - ENERGY_FALSE_RATE, dof)) / dof
     breath_ms = (reference_amplitude / 2.0) ** 2 / 2.0  # mean square of the reference breathing
-    if noise_only >= sigma**2 + HYPOPNEA_FRACTION**2 * breath_ms:
+    # A hypopnea's window: its breaths' mean square (steady over two breaths and more) plus noise
+    # that may come out as low as its 0.1 % quantile; it must still beat noise alone.
+    hypopnea_low = HYPOPNEA_FRACTION**2 * breath_ms + sigma**2 * float(stats.chi2.ppf(ENERGY_FALSE_RATE, dof)) / dof
+    if hypopnea_low <= noise_only:
         return None
     threshold = max(noise_only, sigma**2 + EFFORT_FRACTION**2 * breath_ms)
     energy = np.convolve(effort**2, np.ones(n) / n, mode="valid")  # window i covers [i, i + n)
@@ -124,8 +131,12 @@ def since_effort_energy(effort: np.ndarray, rate_hz: float, sigma: float, band_h
     end_s = len(effort) / rate_hz
     if len(above) == 0:
         return end_s
-    # Breathing that stopped at s keeps a window above the threshold until only the share
-    # `needed` of it still holds breaths: the last such window starts at about s - needed * n.
-    needed = min(1.0, max(0.0, (threshold - sigma**2) / breath_ms))
-    last_s = (above[-1] + n * (1.0 - needed)) / rate_hz
+    # A window [i, i + n) over breathing that stopped at s holds the share (s - i) / n of it, and
+    # its mean square is about sigma² plus that share of the breathing's (the fullest window's):
+    # the last window above the threshold says where in it the breathing stopped (at its end if
+    # it is as full as any).
+    last = above[-1]
+    full = float(energy.max()) - sigma**2
+    share = 1.0 if full <= 0 else min(1.0, max(0.0, (float(energy[last]) - sigma**2) / full))
+    last_s = (last + share * n) / rate_hz
     return max(0.0, end_s - last_s)
