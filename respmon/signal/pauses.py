@@ -132,11 +132,12 @@ def since_effort_energy(effort: np.ndarray, rate_hz: float, sigma: float, band_h
     if len(above) == 0:
         return end_s
     # A window [i, i + n) over breathing that stopped at s holds the share (s - i) / n of it, and
-    # its mean square is about sigma² plus that share of the breathing's (the fullest window's):
+    # its mean square is about sigma² plus that share of the breathing's:
     # the last window above the threshold says where in it the breathing stopped (at its end if
     # it is as full as any).
     last = above[-1]
-    full = float(energy.max()) - sigma**2
+    # The typical window of breathing (a median: a sigh's window is no measure of it).
+    full = float(np.median(energy[above])) - sigma**2
     share = 1.0 if full <= 0 else min(1.0, max(0.0, (float(energy[last]) - sigma**2) / full))
     last_s = (last + share * n) / rate_hz
     return max(0.0, end_s - last_s)
