@@ -65,15 +65,12 @@ class BreathingAnalyzer:
         x = np.fromiter(self.samples, dtype=float, count=len(self.samples))[-self.long_n:]
         estimate = rsp.estimate_rate(x[-self.window_n:], self.rate_hz, self.reference_amplitude,
                                      self.source_hz)
-        # The whole buffer is analysed only when the short window cannot answer alone: slow
-        # breathing leaves too few breaths in it, or no breath is recent enough to time a pause.
-        last = estimate.breaths.last_effort_s
-        recent = last is not None and (min(len(x), self.window_n) / self.rate_hz - last) < self.apnea_min_s
-        long, long_n = estimate, min(len(x), self.window_n)
+        # The whole buffer gives the rate only when the short window cannot: slow breathing
+        # leaves too few breaths in it. (Pauses are timed over the whole buffer below.)
         few_breaths = estimate.rate_bpm is None or len(estimate.breaths) < 4
-        if len(x) > self.window_n and (few_breaths or not recent):
-            long, long_n = rsp.estimate_rate(x, self.rate_hz, self.reference_amplitude, self.source_hz), len(x)
-            if few_breaths and long.rate_bpm is not None and long.quality >= estimate.quality:
+        if len(x) > self.window_n and few_breaths:
+            long = rsp.estimate_rate(x, self.rate_hz, self.reference_amplitude, self.source_hz)
+            if long.rate_bpm is not None and long.quality >= estimate.quality:
                 estimate = long
         confident = estimate.rate_bpm is not None and estimate.quality >= self.min_quality
         self.confident_windows += confident
