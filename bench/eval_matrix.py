@@ -2,8 +2,9 @@
 (Monitor -> classifier -> alert engine, as the daemon and `respmon replay` run them), scored
 against their truth.
 
-Run: .venv/bin/python bench/eval_matrix.py --split dev [--count 60] [--jobs 2]
-     .venv/bin/python bench/eval_matrix.py --split heldout --markdown     # report only
+Run: .venv/bin/python bench/eval_matrix.py --split dev [--count 60] [--jobs 2] [--plot dev.png]
+     .venv/bin/python bench/eval_matrix.py --split heldout --count 240    # report only
+     .venv/bin/python bench/eval_matrix.py --split heldout --from bench/results/matrix-heldout.json --plot x.png
 
 Seeds were split once, before any development: DEV_SEEDS for working on the signal stage and the
 classifier, HELDOUT_SEEDS run only to report. The unit tests use seeds outside both.
@@ -295,6 +296,44 @@ def markdown(summary: dict, split: str) -> str:
     return "\n".join(lines)
 
 
+def plot(summary: dict, path: Path, split: str) -> None:
+    """Apneas by distance and rate error per cell, one figure."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
+    bands = list(summary["apnea_by_distance"])
+    rows = [summary["apnea_by_distance"][b] for b in bands]
+    x = np.arange(len(bands))
+    total = np.array([r["apneas"] for r in rows], dtype=float)
+    for offset, key, label in ((-0.25, "on_time", "alerted on time"), (0.0, "alerted", "alerted"),
+                               (0.25, "missed_with_technical_alert", "missed, low_signal_quality raised")):
+        left.bar(x + offset, [r[key] for r in rows] / np.maximum(total, 1), width=0.25, label=label)
+    left.set_xticks(x, [f"{b}\n({int(n)} apneas)" for b, n in zip(bands, total)])
+    left.set_ylim(0, 1)
+    left.set_ylabel("share of apneas >= 15 s")
+    left.set_title(f"apneas by distance ({split})")
+    left.legend(fontsize=8)
+    cells = summary["rate_cells"]
+    labels = [f"{c['cell_bpm'][0]}-{c['cell_bpm'][1]}" for c in cells]
+    xs = np.arange(len(cells))
+    right.bar(xs - 0.2, [c["median_abs_error_bpm"] or 0 for c in cells], width=0.4, label="median abs error")
+    right.bar(xs + 0.2, [c["bias_bpm"] or 0 for c in cells], width=0.4, label="bias")
+    right.axhline(0.5, color="grey", lw=0.8, ls="--")
+    right.axhline(0.3, color="grey", lw=0.8, ls=":")
+    right.axhline(-0.3, color="grey", lw=0.8, ls=":")
+    right.set_xticks(xs, labels, rotation=45)
+    right.set_xlabel("true rate (bpm), scenes up to 2 m")
+    right.set_ylabel("bpm")
+    right.set_title("rate error per cell")
+    right.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--split", choices=("dev", "heldout"), required=True)
@@ -304,7 +343,17 @@ def main() -> int:
     parser.add_argument("--kind", action="append", default=None, help="only scenes of these kinds")
     parser.add_argument("--out", type=Path, default=None, help="scene results (JSON); default bench/results/")
     parser.add_argument("--markdown", action="store_true", help="print the README table")
+    parser.add_argument("--plot", type=Path, default=None, help="also draw the figures (.png)")
+    parser.add_argument("--from", dest="from_json", type=Path, default=None,
+                        help="score and plot the scene results of an earlier run instead of running")
     args = parser.parse_args()
+    if args.from_json is not None:
+        results = json.loads(args.from_json.read_text())["scenes"]
+        summary = summarise(results, MATRIX_APNEA_DELAY_S)
+        print(markdown(summary, args.split))
+        if args.plot is not None:
+            plot(summary, args.plot, args.split)
+        return 0
     seeds = list(DEV_SEEDS if args.split == "dev" else HELDOUT_SEEDS)
     if args.kind:
         seeds = [s for s in seeds if draw_scene(s).kind in args.kind]
@@ -323,6 +372,8 @@ def main() -> int:
     out.write_text(json.dumps({"summary": summary, "overrides": args.set, "scenes": results}) + "\n")
     print(json.dumps({k: v for k, v in summary.items() if k != "rate_cells"}, indent=1))
     print(markdown(summary, args.split))
+    if args.plot is not None:
+        plot(summary, args.plot, args.split)
     return 0
 
 
