@@ -32,7 +32,7 @@ from respmon.monitor import Monitor
 from respmon.patterns import pattern_for_rate
 from respmon.progress import Progress
 from respmon.replay import load_classifier
-from sim.matrix import FPS, WIDTH, build_scene, draw_scene, frames
+from sim.matrix import FPS, HEIGHT, WIDTH, build_scene, draw_scene, frames
 
 sys.path.insert(0, str(Path(__file__).parent))
 from eval_alerts import _override  # noqa: E402
@@ -54,7 +54,7 @@ RESULTS = Path(__file__).parent / "results"
 _state: dict = {}
 
 
-def _init(overrides: list[str]) -> None:
+def _init(overrides: list[str], size: tuple[int, int] = (WIDTH, HEIGHT)) -> None:
     import torch
 
     torch.set_num_threads(1)
@@ -65,6 +65,7 @@ def _init(overrides: list[str]) -> None:
         _override(config, assignment)
     _state["config"] = config
     _state["classifier"] = load_classifier(config)
+    _state["size"] = size
 
 
 def run_scene(seed: int) -> dict:
@@ -72,7 +73,8 @@ def run_scene(seed: int) -> dict:
     config, classifier = _state["config"], _state["classifier"]
     spec = draw_scene(seed)
     scene = build_scene(spec)
-    monitor = Monitor(config, fps=float(FPS), width=WIDTH, classifier=classifier)
+    width, height = _state.get("size", (WIDTH, HEIGHT))
+    monitor = Monitor(config, fps=float(FPS), width=width, classifier=classifier)
     bedside = Bedside(config, classifier.version)
     windows, onsets, clears = [], [], []
 
@@ -84,7 +86,7 @@ def run_scene(seed: int) -> dict:
                     (onsets if e["event"] == "onset" else clears).append([e["condition"], e["t"]])
 
     t_end = 0.0
-    for t_s, depth in frames(scene):
+    for t_s, depth in frames(scene, width, height):
         take(monitor.frame(t_s, depth, 1.0))  # depth in mm
         t_end = t_s
     take(monitor.finish(t_end + 1.0 / FPS))
@@ -343,6 +345,7 @@ def main() -> int:
     parser.add_argument("--kind", action="append", default=None, help="only scenes of these kinds")
     parser.add_argument("--out", type=Path, default=None, help="scene results (JSON); default bench/results/")
     parser.add_argument("--markdown", action="store_true", help="print the README table")
+    parser.add_argument("--size", default=f"{WIDTH}x{HEIGHT}", help="depth mode WIDTHxHEIGHT (default %(default)s)")
     parser.add_argument("--plot", type=Path, default=None, help="also draw the figures (.png)")
     parser.add_argument("--from", dest="from_json", type=Path, default=None,
                         help="score and plot the scene results of an earlier run instead of running")
@@ -360,7 +363,8 @@ def main() -> int:
     seeds = seeds[: args.count] if args.count else seeds
     bar = Progress(f"matrix {args.split}", len(seeds))
     results = []
-    with multiprocessing.get_context("fork").Pool(args.jobs, _init, (args.set,)) as pool:
+    width, height = (int(v) for v in args.size.lower().split("x"))
+    with multiprocessing.get_context("fork").Pool(args.jobs, _init, (args.set, (width, height))) as pool:
         for result in pool.imap_unordered(run_scene, seeds):
             results.append(result)
             bar.update(len(results))

@@ -111,10 +111,10 @@ def build_scene(spec: SceneSpec) -> RenderedScene:
     return RenderedScene(spec, timeline, surface, events)
 
 
-def frames(scene: RenderedScene) -> Iterator[tuple[float, np.ndarray]]:
-    """(t_s, uint16 depth in mm) for every frame of the scene."""
+def frames(scene: RenderedScene, width: int = WIDTH, height: int = HEIGHT) -> Iterator[tuple[float, np.ndarray]]:
+    """(t_s, uint16 depth in mm) for every frame of the scene, in a depth mode of width x height."""
     spec = scene.spec
-    bed = BedScene(WIDTH, HEIGHT, distance_m=spec.distance_m, tilt_deg=spec.tilt_deg, seed=spec.seed,
+    bed = BedScene(width, height, distance_m=spec.distance_m, tilt_deg=spec.tilt_deg, seed=spec.seed,
                    sensor=spec.sensor)
     tl = scene.timeline
     for i in range(tl.frame_count):
