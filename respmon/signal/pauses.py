@@ -9,7 +9,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import signal as sps
 from scipy import stats
 
 from respmon.signal import rate as rsp
@@ -26,7 +25,6 @@ HYPOPNEA_FRACTION = 0.3
 # about the rate it had; the heartbeat (45-120 /min) and most sensor noise lie above it.
 EFFORT_BAND = (0.5, 1.8)
 EFFORT_MIN_HIGH_HZ = 0.4  # 24 /min; the heartbeat (45 /min and up) stays above
-EFFORT_FILTER_ORDER = 2
 # Noise sigmas a breath must clear in the effort band. The sigma is white noise's share of that
 # band; real depth noise has more power at the slow end (drift, 1/f), where slow breathing's band
 # lies, so the margin is wider than the rate stage's three.
@@ -55,9 +53,7 @@ def effort_band_hz(typical_interval_s: float, rate_hz: float) -> tuple[float, fl
 
 def effort_signal(x: np.ndarray, rate_hz: float, band_hz: tuple[float, float]) -> np.ndarray:
     """The signal in the effort band (zero phase): breaths at about the rate they had."""
-    x = sps.detrend(np.asarray(x, dtype=float), type="linear")
-    sos = sps.butter(EFFORT_FILTER_ORDER, band_hz, btype="bandpass", fs=rate_hz, output="sos")
-    return sps.sosfiltfilt(sos, x, padlen=min(len(x) - 1, int(3 * rate_hz / band_hz[0]) // 4))
+    return rsp.band_pass(x, rate_hz, *band_hz)
 
 
 def effort_noise_sigma(x: np.ndarray, rate_hz: float, band_hz: tuple[float, float],

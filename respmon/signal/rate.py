@@ -72,9 +72,16 @@ class RateEstimate:
 
 
 @functools.lru_cache(maxsize=64)
-def _bandpass(high_hz: float, rate_hz: float) -> np.ndarray:
+def _bandpass(low_hz: float, high_hz: float, rate_hz: float) -> np.ndarray:
     # Designing the filter costs more than running it over a 30 s window: keep the designs.
-    return sps.butter(FILTER_ORDER, [BAND_HZ[0], high_hz], btype="bandpass", fs=rate_hz, output="sos")
+    return sps.butter(FILTER_ORDER, [low_hz, high_hz], btype="bandpass", fs=rate_hz, output="sos")
+
+
+def band_pass(samples: np.ndarray, rate_hz: float, low_hz: float, high_hz: float) -> np.ndarray:
+    """Detrend, then band-pass low_hz to high_hz with zero phase (at least 8 samples)."""
+    x = sps.detrend(np.asarray(samples, dtype=float), type="linear")
+    padlen = min(len(x) - 1, int(3 * rate_hz / low_hz) // 4)
+    return sps.sosfiltfilt(_bandpass(low_hz, high_hz, rate_hz), x, padlen=padlen)
 
 
 def rsp_clean(samples: np.ndarray, rate_hz: float, high_hz: float | None = None) -> np.ndarray:
@@ -82,11 +89,8 @@ def rsp_clean(samples: np.ndarray, rate_hz: float, high_hz: float | None = None)
     x = np.asarray(samples, dtype=float)
     if len(x) < 8:
         return x - np.mean(x) if len(x) else x
-    x = sps.detrend(x, type="linear")
     high = min(BAND_HZ[1] if high_hz is None else high_hz, 0.45 * rate_hz)
-    sos = _bandpass(round(high, 3), rate_hz)
-    padlen = min(len(x) - 1, int(3 * rate_hz / BAND_HZ[0]) // 4)
-    return sps.sosfiltfilt(sos, x, padlen=padlen)
+    return band_pass(x, rate_hz, BAND_HZ[0], round(high, 3))
 
 
 def noise_sigma(samples: np.ndarray, rate_hz: float, source_hz: float | None = None) -> float:
