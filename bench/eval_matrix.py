@@ -101,6 +101,12 @@ def _segment(result: dict, name: str) -> dict | None:
     return next((s for s in result["segments"] if s["pattern"] == name), None)
 
 
+def _breathing_s(result: dict) -> float:
+    """Seconds of the scene outside its central apnea (all of it if it has none)."""
+    seg = _segment(result, "central_apnea")
+    return result["duration_s"] - (0.0 if seg is None else seg["end_s"] - seg["start_s"])
+
+
 def score_apnea(result: dict, delay_s: float) -> dict | None:
     """Onset latency of the scene's apnea (from the chest going still), None if not an apnea scene."""
     seg = _segment(result, "central_apnea")
@@ -192,8 +198,7 @@ def summarise(results: list[dict], delay_s: float) -> dict:
     breathing_h = sum(r["duration_s"] for r in breathing) / 3600.0
     false_pattern = sum(1 for r in breathing for c, _ in r["onsets"] if c in PATTERN_ALERTS)
     false_apnea_all = sum(len(false_apnea_onsets(r)) for r in no_apnea_scenes)
-    breathing_all_h = sum(r["duration_s"] - (_segment(r, "central_apnea") or {"end_s": 0, "start_s": 0})["end_s"]
-                          + (_segment(r, "central_apnea") or {"start_s": 0})["start_s"] for r in no_apnea_scenes) / 3600
+    breathing_all_h = sum(_breathing_s(r) for r in no_apnea_scenes) / 3600.0
     right = judged = 0
     for r in results:
         a, b = pattern_hits(r)
