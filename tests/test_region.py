@@ -11,7 +11,9 @@ from respmon.chest.region import (
     block_means,
     block_pixel_index,
     blocks_in_box,
+    coarsen,
     find_chest_region,
+    remove_common_motion,
     selected_block_means,
 )
 from respmon.config import parse_config
@@ -64,6 +66,65 @@ def test_nothing_breathing_gives_no_region():
     stack, _ = _stack(amplitude_mm=0.0, seconds=15)
     assert find_chest_region(stack, FPS) is None
     assert find_chest_region(stack[:10], FPS) is None  # too short to judge
+
+
+@settings(max_examples=10, deadline=None)
+@given(st.integers(0, 2**31), st.sampled_from([9.0, 15.0, 24.0]))
+def test_a_chest_fainter_than_one_blocks_noise_is_found_on_the_coarser_grid(seed, bpm):
+    # Breathing of 0.6 mm under 3 mm of noise per block: no block shows it, and 3x3 pooling
+    # neither (1 mm); the mean of 2x2 or 3x3 groups pooled with their neighbours does.
+    chest = (slice(9, 18), slice(18, 30))
+    stack, truth = _stack(seconds=30, bpm=bpm, amplitude_mm=0.6, noise_mm=3.0, seed=seed, chest=chest)
+    region = find_chest_region(stack, FPS)
+    assert region is not None
+    assert region.frequency_hz * 60 == pytest.approx(bpm, abs=2.5)
+    assert (region.mask & truth).sum() >= 0.9 * region.mask.sum()  # the chest...
+    # ...and a good part of it: the block grid alone finds fragments of 4-7 blocks here.
+    assert (region.mask & truth).sum() >= 0.25 * truth.sum()
+    assert region.weights.sum() == pytest.approx(1.0) and np.all(region.weights[~region.mask] == 0)
+
+
+@settings(max_examples=10, deadline=None)
+@given(st.integers(0, 2**31))
+def test_noise_and_a_common_wobble_give_no_region_on_any_grid(seed):
+    # What a far, noisy camera sees of an empty bed (or a motionless chest): per-block noise and
+    # the whole frame wobbling together, slowly, at a breathing-like frequency.
+    stack, _ = _stack(seconds=30, amplitude_mm=0.0, noise_mm=3.0, seed=seed)
+    t = np.arange(stack.shape[0]) / FPS
+    stack += (2.0 * np.sin(2 * np.pi * 0.2 * t + seed % 7))[:, None, None].astype(np.float32)
+    assert find_chest_region(stack, FPS) is None
+
+
+def test_a_common_wobble_does_not_hide_a_chest():
+    stack, truth = _stack(seconds=15, amplitude_mm=1.0, noise_mm=1.0)
+    t = np.arange(stack.shape[0]) / FPS
+    stack += (3.0 * np.sin(2 * np.pi * 0.13 * t))[:, None, None].astype(np.float32)
+    region = find_chest_region(stack, FPS)
+    assert region is not None
+    assert region.frequency_hz * 60 == pytest.approx(15, abs=4.5)
+    assert (region.mask & truth).sum() >= 0.8 * truth.sum()
+
+
+def test_common_motion_is_measured_on_the_quiet_blocks_only():
+    rng = np.random.default_rng(1)
+    common = rng.normal(0, 1, 50)
+    series = common[:, None] + rng.normal(0, 0.01, (50, 80))
+    breathing = np.sin(np.arange(50) / 3.0)
+    series[:, :45] += 5.0 * breathing[:, None]  # a chest filling more than half of the scene
+    quiet = np.arange(80) >= 45
+    out = remove_common_motion(series, quiet)
+    assert np.allclose(out[:, 45:], 0.0, atol=0.05)
+    assert np.allclose(out[:, :45], 5.0 * breathing[:, None], atol=0.05)
+    assert remove_common_motion(series, np.zeros(80, dtype=bool)) is series  # too few quiet blocks
+
+
+def test_coarsen_means_each_group_of_blocks_with_depth():
+    stack = np.arange(2 * 5 * 7, dtype=float).reshape(2, 5, 7)
+    stack[0, 0, 0] = np.nan
+    out = coarsen(stack, 2)
+    assert out.shape == (2, 2, 3)
+    assert out[0, 0, 0] == pytest.approx(np.mean([1.0, 7.0, 8.0]))
+    assert out[1, 1, 2] == pytest.approx(np.mean(stack[1, 2:4, 4:6]))
 
 
 @settings(max_examples=30, deadline=None)

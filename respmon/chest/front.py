@@ -135,7 +135,9 @@ class DepthFrontEnd:
         within = ndimage.binary_dilation(self.region.mask, iterations=REFRESH_MARGIN_BLOCKS) if refresh else None
         found = find_chest_region(stack, self.grid_fps, within)
         if found is None:
-            return None
+            # No breathing around the tracked chest: breathing elsewhere means the region was the
+            # wrong one (or was left); none anywhere leaves it in place (an apnea shows there).
+            return self._look_elsewhere() if refresh else None
         self._adopt(found, np.nanmedian(stack, axis=0), t_s)
         if refresh:
             # A refresh while tracking: keep the signal continuous instead of restarting it.
@@ -179,6 +181,11 @@ class DepthFrontEnd:
         if self.fixed or self.region is None or t_s < self.next_recheck_t:
             return None
         self.next_recheck_t = t_s + self.cfg.search_interval_s
+        return self._look_elsewhere()
+
+    def _look_elsewhere(self) -> list[tuple[float, float]] | None:
+        """The recheck's search: a breathing region mostly outside the tracked one, over the last
+        RECHECK_WINDOW_S of still frames, adopted with its backfill; None if there is none."""
         n = max(1, int(round(RECHECK_WINDOW_S * self.grid_fps)))
         recent = [(ts, b) for ts, b in list(self.history)[-n:] if ts > self.last_motion_t]
         if len(recent) < n:
@@ -193,7 +200,7 @@ class DepthFrontEnd:
             # A chest that moved is about as large as before; a few blocks of a noisy camera that
             # happen to look periodic for 15 s are not, and must not end a real apnea.
             return None
-        self._adopt(found, np.nanmedian(stack, axis=0), t_s)
+        self._adopt(found, np.nanmedian(stack, axis=0), recent[-1][0])
         backfill = self._restart_from(found, recent)
         self.last_mm = backfill[-1][1] if backfill else None
         return backfill

@@ -9,6 +9,7 @@ noisy edge blocks (flying pixels) are not coherent. Each step is a function of a
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -27,6 +28,9 @@ STILL_MARGIN_BLOCKS = 2  # reference blocks keep this far from the chest (the ab
 STILL_DEPTH_RANGE_MM = 400.0  # ...and lie within this of the chest's depth: the bed, not the floor
 OWN_SNR = 1.5  # a block's own in-phase motion must stand this many of its noise sigmas out
 MIN_VALID_SHARE = 0.8  # a block must have depth in this share of the frames to be considered
+COARSER = (2, 3)  # the coarser grids searched (groups of k x k blocks) where the block grid finds nothing
+MIN_COARSE_SIDE = 8  # a coarse grid keeps at least this many groups a side
+COARSE_SNR_GAIN = 1.5  # a coarser region replaces a finer one when its signal's SNR is this much higher
 
 
 def sampling_stride(width: int) -> int:
@@ -97,6 +101,31 @@ def _block_noise_mm(series: np.ndarray) -> np.ndarray:
     return np.maximum(1.4826 * mad / np.sqrt(6.0), 1e-6)
 
 
+MIN_COMMON_BLOCKS = 20  # quiet blocks needed to measure the scene's common motion
+
+
+def remove_common_motion(series: np.ndarray, quiet: np.ndarray) -> np.ndarray:
+    """Each frame's blocks less the median of the quiet ones: what the whole scene moved together.
+
+    series: (frames, blocks), each block's mean removed; quiet: the blocks that show no breathing.
+    A D4xx's whole depth image jitters and wanders together from frame to frame
+    (Halmetschlager-Funek et al. 2019); that common part is the same in every block, so pooling
+    neighbours cannot average it out, and it can outweigh a far chest's breathing. The median is
+    taken over blocks that do not breathe, so that a chest filling much of a near scene does not
+    take its own breathing out.
+    """
+    if quiet.sum() < MIN_COMMON_BLOCKS:
+        return series
+    return series - np.median(series[:, quiet], axis=1, keepdims=True)
+
+
+def _no_peak(series: np.ndarray, usable: np.ndarray, window: np.ndarray, band: np.ndarray) -> np.ndarray:
+    """Blocks whose pooled spectrum has no bin PEAK_VOTE_SNR above its floor in the band."""
+    pooled = _pool_neighbours(series, _block_noise_mm(series), usable)
+    power = np.abs(np.fft.rfft(pooled * window, axis=0))[band] ** 2
+    return power.max(axis=0) < PEAK_VOTE_SNR * np.median(power, axis=0) / np.log(2.0)
+
+
 def _pool_neighbours(series: np.ndarray, noise: np.ndarray, usable: np.ndarray) -> np.ndarray:
     """Each usable block's series averaged with its 3x3 neighbours, weighted by inverse noise
     variance: the chest spans many blocks, so this lifts its breathing out of a noisy camera's
@@ -122,12 +151,85 @@ class ChestRegion:
     still_mask: np.ndarray | None = None
 
 
+def coarsen(stack_mm: np.ndarray, k: int) -> np.ndarray:
+    """Each k x k group of blocks as one block (the mean of those with depth); the grid's edge
+    rows and columns that do not fill a group are dropped."""
+    frames, rows, cols = stack_mm.shape
+    r, c = rows // k * k, cols // k * k
+    groups = stack_mm[:, :r, :c].reshape(frames, r // k, k, c // k, k)
+    with np.errstate(invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN groups stay NaN
+        return np.nanmean(groups, axis=(2, 4))
+
+
+def _refine(region: ChestRegion, k: int, shape: tuple[int, int]) -> ChestRegion:
+    """A region found on a grid coarsened by k, on the fine grid of `shape`."""
+    def up(grid: np.ndarray) -> np.ndarray:
+        fine = np.kron(grid, np.ones((k, k), dtype=grid.dtype))
+        out = np.zeros(shape, dtype=grid.dtype)
+        out[:fine.shape[0], :fine.shape[1]] = fine
+        return out
+
+    weights = up(region.weights)
+    return ChestRegion(up(region.mask), weights / weights.sum(), region.frequency_hz, region.amplitude_mm,
+                       None if region.still_mask is None else up(region.still_mask))
+
+
 def find_chest_region(stack_mm: np.ndarray, fps: float, within: np.ndarray | None = None) -> ChestRegion | None:
     """The largest connected set of blocks breathing coherently and in phase, or None.
 
     stack_mm: (frames, rows, cols) block means in mm, NaN where a block had no depth;
     within: blocks the chest may be in (a refresh looks only around the chest it tracks).
+
+    The search runs on the block grid, then, where it finds nothing, on coarser grids (COARSER):
+    a far chest seen by a noisy camera breathes less than one block's noise, and only the mean of
+    many blocks shows it. The region found is given on the block grid.
     """
+    candidates = [_find_on_grid(stack_mm, fps, within)]
+    for k in COARSER:
+        if min(stack_mm.shape[1:]) < k * MIN_COARSE_SIDE:
+            break
+        coarse_within = None if within is None else coarsen(within[None].astype(float), k)[0] > 0
+        found = _find_on_grid(coarsen(stack_mm, k), fps, coarse_within)
+        if found is not None:
+            candidates.append(_refine(found, k, stack_mm.shape[1:]))
+    candidates = [c for c in candidates if c is not None]
+    if len(candidates) <= 1:
+        return candidates[0] if candidates else None
+    # A fine grid can find a fragment of a faint chest, a coarse one all of it with some of its
+    # surroundings (its outline is coarse): the finest region is kept unless a coarser one gives a
+    # chest signal clearly further out of its noise.
+    best, best_snr = candidates[0], region_snr(stack_mm, candidates[0], fps)
+    for region in candidates[1:]:
+        snr = region_snr(stack_mm, region, fps)
+        if snr > COARSE_SNR_GAIN * best_snr:
+            best, best_snr = region, snr
+    return best
+
+
+def region_snr(stack_mm: np.ndarray, region: ChestRegion, fps: float) -> float:
+    """Breathing amplitude over noise of the chest signal the region gives (the weighted mean of
+    its blocks less the mean of its still blocks, as the chest stage reads it)."""
+    chest = stack_mm[:, region.mask]
+    weights = np.where(np.isfinite(chest), region.weights[region.mask], 0.0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        x = np.nansum(np.nan_to_num(chest) * weights, axis=1) / weights.sum(axis=1)
+    if region.still_mask is not None and region.still_mask.any():
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            x = x - np.nanmean(stack_mm[:, region.still_mask], axis=1)
+    ok = np.isfinite(x)
+    if ok.sum() < 8:
+        return 0.0
+    t = np.flatnonzero(ok) / fps
+    phase = 2.0 * np.pi * region.frequency_hz * t
+    design = np.column_stack([np.cos(phase), np.sin(phase), np.ones_like(t), t - t.mean()])
+    coef, *_ = np.linalg.lstsq(design, x[ok], rcond=None)
+    noise = float(_block_noise_mm(x[ok][:, None])[0])
+    return float(np.hypot(coef[0], coef[1]) / noise)
+
+
+def _find_on_grid(stack_mm: np.ndarray, fps: float, within: np.ndarray | None = None) -> ChestRegion | None:
     frames = stack_mm.shape[0]
     if frames < 4 * fps:
         return None
@@ -141,15 +243,21 @@ def find_chest_region(stack_mm: np.ndarray, fps: float, within: np.ndarray | Non
     t = np.arange(frames) - (frames - 1) / 2.0
     series -= series.mean(axis=0)
     series -= np.outer(t, t @ series / (t @ t))  # remove each block's linear drift
-    noise = _block_noise_mm(series)
-    pooled = _pool_neighbours(series, noise, usable)
-    window = np.hanning(frames)[:, None]
-    spectrum = np.fft.rfft(pooled * window, axis=0)
-    own = np.fft.rfft(series * window, axis=0)
     freqs = np.fft.rfftfreq(frames, d=1.0 / fps)
     band = (freqs >= SEARCH_BAND_BPM[0] / 60.0) & (freqs <= SEARCH_BAND_BPM[1] / 60.0)
     if band.sum() < 2:
         return None
+    window = np.hanning(frames)[:, None]
+    # What the whole scene moved together, measured on the blocks that show no breathing of
+    # their own (a near chest can be a large share of the scene): those without a peak either as
+    # they are or less the scene's median (a strong common wobble peaks in every block).
+    quiet = _no_peak(series, usable, window, band) | _no_peak(series - np.median(series, axis=1, keepdims=True),
+                                                              usable, window, band)
+    series = remove_common_motion(series, quiet)
+    noise = _block_noise_mm(series)
+    pooled = _pool_neighbours(series, noise, usable)
+    spectrum = np.fft.rfft(pooled * window, axis=0)
+    own = np.fft.rfft(series * window, axis=0)
     power = np.abs(spectrum) ** 2
     # Coherence is the share of a block's breathing-band power, not of all its power: the
     # noise above the band (most of a noisy camera's) says nothing about whether it breathes.
