@@ -165,3 +165,35 @@ def test_fixed_region_outside_the_image_is_refused():
     front = DepthFrontEnd(config, fps=15.0, width=424)
     with pytest.raises(Exception, match="outside the depth image"):
         front.process(0.0, np.full((240, 424), 1000, dtype=np.uint16), 1.0)
+
+
+def test_a_region_that_stops_breathing_while_breathing_goes_on_elsewhere_is_left():
+    # The tracked region goes still while another part of the scene breathes (the region was a
+    # wrong one, or the chest moved too gently to count as motion): the refresh, finding no
+    # breathing around the region, finds it elsewhere and the signal restarts there. Before,
+    # refreshes looked only around the dead region, for ever.
+    config = parse_config("")
+    fps, width, height = 5.0, 212, 120
+    front = DepthFrontEnd(config, fps=fps, width=width)
+    rng = np.random.default_rng(3)
+    a = (slice(40, 64), slice(60, 100))  # pixels (blocks of 4 x 4)
+    b = (slice(40, 64), slice(140, 180))
+    restarts_after_switch, region_at = [], {}
+    for i in range(int(160 * fps)):
+        t = i / fps
+        frame = 1200.0 + rng.normal(0.0, 1.0, (height, width))
+        breath = 3.0 * np.sin(2 * np.pi * 0.25 * t)
+        frame[a] -= 150.0 + (breath if t < 40 else 0.0)
+        frame[b] -= 150.0 + (breath if t >= 40 else 0.0)
+        result = front.process(t, frame.astype(np.uint16), 1.0)
+        if t > 40 and result.restart and result.samples:
+            restarts_after_switch.append(t)
+        if front.region is not None and i % int(fps) == 0:
+            region_at[round(t)] = front.region.mask.copy()
+    truth_a = np.zeros_like(region_at[30]); truth_a[10:16, 15:25] = True
+    truth_b = np.zeros_like(region_at[30]); truth_b[10:16, 35:45] = True
+    assert (region_at[30] & truth_a).sum() >= 0.8 * truth_a.sum()
+    assert (region_at[159] & truth_b).sum() >= 0.8 * truth_b.sum()
+    assert not (region_at[159] & truth_a).any()
+    # Found at the first refresh that sees no breathing around A (refresh_s after it was found).
+    assert restarts_after_switch and restarts_after_switch[0] <= 30 + config.region.refresh_s + 20
