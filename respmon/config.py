@@ -108,7 +108,7 @@ SCHEMA: dict[str, Any] = {
         "rate_validation_s": Setting(float, 20.0, minimum=0.0, maximum=300.0),
         "pattern_min_probability": Setting(float, 0.5, minimum=0.0, maximum=1.0),
         "biots_sustain_s": Setting(float, 5.0, minimum=0.0, maximum=300.0),
-        "cheyne_stokes_sustain_s": Setting(float, 30.0, minimum=0.0, maximum=300.0),
+        "cheyne_stokes_sustain_s": Setting(float, 60.0, minimum=0.0, maximum=300.0),
         "pattern_evidence_hop_s": Setting(float, 10.0, minimum=1.0, maximum=60.0),
         "pattern_alert_confidence": Setting(float, 0.9, minimum=0.0, maximum=1.0),
         "clear_s": Setting(float, 30.0, minimum=0.0, maximum=600.0),
