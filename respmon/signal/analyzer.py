@@ -70,16 +70,42 @@ class BreathingAnalyzer:
         few_breaths = estimate.rate_bpm is None or len(estimate.breaths) < 4
         if len(x) > self.window_n and few_breaths:
             long = rsp.estimate_rate(x, self.rate_hz, self.reference_amplitude, self.source_hz)
-            if long.rate_bpm is not None and long.quality >= estimate.quality:
+            # ...and only for breathing that goes on: breaths that all lie before the short
+            # window (an apnea the pause judgement could not time, on a noisy signal) are no
+            # rate of now.
+            last_s = long.breaths.last_effort_s
+            recent = last_s is not None and last_s >= (len(x) - self.window_n) / self.rate_hz
+            if long.rate_bpm is not None and long.quality >= estimate.quality and (
+                    recent or estimate.rate_bpm is not None):
                 estimate = long
         confident = estimate.rate_bpm is not None and estimate.quality >= self.min_quality
         self.confident_windows += confident
-        if confident and estimate.from_breaths:
+        # The pause is timed over the whole buffer, so that it can run up to the long window; and
+        # only once the breathing was measured with confidence for a while: a reference and a
+        # breath interval learnt from a window or two of a poor signal may be noise's. It is
+        # judged against what was learnt before this window: during a pause the long window
+        # still holds the breaths before it, and must not teach a smaller reference that would
+        # make the pause unjudgeable.
+        if self.confident_windows >= MIN_CONFIDENT_WINDOWS:
+            pause = judge_pause(x, self.rate_hz, self.reference_amplitude, self.typical_interval_s,
+                                self.apnea_min_s, self.source_hz)
+        else:
+            pause = NOT_JUDGED
+        if confident and pause.breathing is not False:
+            self._learn(estimate, x)
+        # No rate during a pause; the rate stands where no pause could be judged (breathing None).
+        rr = estimate.rate_bpm if confident and pause.breathing is not False else None
+        since = pause.seconds_since_breath
+        return Analysis(rr, estimate.quality, None if since is None else round(since, 1), pause.breathing)
+
+    def _learn(self, estimate: rsp.RateEstimate, x: np.ndarray) -> None:
+        """The reference breath amplitude and interval, from a confident window of breathing."""
+        if estimate.from_breaths:
             amplitude = estimate.breath_amplitude
             self.reference_amplitude = amplitude if self.reference_amplitude is None else (
                 (1 - AMPLITUDE_MEMORY) * self.reference_amplitude + AMPLITUDE_MEMORY * amplitude)
             self.typical_interval_s = 60.0 / estimate.rate_bpm
-        elif confident and self.reference_amplitude is not None:
+        elif self.reference_amplitude is not None:
             # Breathing goes on (an unmistakable spectral rate) but breaths are not told apart:
             # a reference learnt on deeper breaths (eupnea before shallow tachypnea) sets the
             # threshold above them. Let it follow the breathing now, or its pauses would be false.
@@ -88,15 +114,3 @@ class BreathingAnalyzer:
             if spread < self.reference_amplitude:
                 self.reference_amplitude += AMPLITUDE_MEMORY * (spread - self.reference_amplitude)
             self.typical_interval_s = 60.0 / estimate.rate_bpm
-        # The pause is timed over the whole buffer, so that it can run up to the long window; and
-        # only once the breathing was measured with confidence for a while: a reference and a
-        # breath interval learnt from a window or two of a poor signal may be noise's.
-        if self.confident_windows >= MIN_CONFIDENT_WINDOWS:
-            pause = judge_pause(x, self.rate_hz, self.reference_amplitude, self.typical_interval_s,
-                                self.apnea_min_s, self.source_hz)
-        else:
-            pause = NOT_JUDGED
-        # No rate during a pause; the rate stands where no pause could be judged (breathing None).
-        rr = estimate.rate_bpm if confident and pause.breathing is not False else None
-        since = pause.seconds_since_breath
-        return Analysis(rr, estimate.quality, None if since is None else round(since, 1), pause.breathing)
