@@ -9,6 +9,9 @@ Run: .venv/bin/python bench/eval_matrix.py --split dev [--count 60] [--jobs 2] [
 Seeds were split once, before any development: DEV_SEEDS for working on the signal stage and the
 classifier, HELDOUT_SEEDS run only to report. The unit tests use seeds outside both.
 
+Scenes are rendered in the daemon's default depth mode (config.yaml `camera`: 424x240 at 15 fps)
+unless --size / --fps say otherwise; the results file records the mode.
+
 The matrix runs the alert engine with `alerts.apnea_delay_s = 15` (MATRIX_APNEA_DELAY_S; in the
 range monitors offer), so that every apnea of >= 15 s is one it must alert; everything else is the
 shipped default configuration.
@@ -54,7 +57,7 @@ RESULTS = Path(__file__).parent / "results"
 _state: dict = {}
 
 
-def _init(overrides: list[str], size: tuple[int, int] = (WIDTH, HEIGHT)) -> None:
+def _init(overrides: list[str], mode: tuple[int, int, float] = (WIDTH, HEIGHT, FPS)) -> None:
     import torch
 
     torch.set_num_threads(1)
@@ -65,16 +68,16 @@ def _init(overrides: list[str], size: tuple[int, int] = (WIDTH, HEIGHT)) -> None
         _override(config, assignment)
     _state["config"] = config
     _state["classifier"] = load_classifier(config)
-    _state["size"] = size
+    _state["mode"] = mode
 
 
 def run_scene(seed: int) -> dict:
     """One scene through the monitoring path; what the bench needs of its output and its truth."""
     config, classifier = _state["config"], _state["classifier"]
     spec = draw_scene(seed)
-    scene = build_scene(spec)
-    width, height = _state.get("size", (WIDTH, HEIGHT))
-    monitor = Monitor(config, fps=float(FPS), width=width, classifier=classifier)
+    width, height, fps = _state.get("mode", (WIDTH, HEIGHT, FPS))
+    scene = build_scene(spec, fps)
+    monitor = Monitor(config, fps=float(fps), width=width, classifier=classifier)
     bedside = Bedside(config, classifier.version)
     windows, onsets, clears = [], [], []
 
@@ -89,9 +92,9 @@ def run_scene(seed: int) -> dict:
     for t_s, depth in frames(scene, width, height):
         take(monitor.frame(t_s, depth, 1.0))  # depth in mm
         t_end = t_s
-    take(monitor.finish(t_end + 1.0 / FPS))
+    take(monitor.finish(t_end + 1.0 / fps))
     return {"spec": spec.as_dict(), "segments": scene.timeline.segments, "events": scene.events,
-            "duration_s": scene.timeline.frame_count / FPS, "windows": windows, "onsets": onsets,
+            "duration_s": scene.timeline.frame_count / fps, "windows": windows, "onsets": onsets,
             "clears": clears}
 
 
@@ -350,7 +353,11 @@ def main() -> int:
     parser.add_argument("--kind", action="append", default=None, help="only scenes of these kinds")
     parser.add_argument("--out", type=Path, default=None, help="scene results (JSON); default bench/results/")
     parser.add_argument("--markdown", action="store_true", help="print the README table")
-    parser.add_argument("--size", default=f"{WIDTH}x{HEIGHT}", help="depth mode WIDTHxHEIGHT (default %(default)s)")
+    camera = default_config().camera
+    parser.add_argument("--size", default=f"{camera.width}x{camera.height}",
+                        help="depth mode WIDTHxHEIGHT (default: the daemon's, %(default)s)")
+    parser.add_argument("--fps", type=float, default=float(camera.fps),
+                        help="frame rate (default: the daemon's, %(default)g)")
     parser.add_argument("--plot", type=Path, default=None, help="also draw the figures (.png)")
     parser.add_argument("--from", dest="from_json", type=Path, default=None,
                         help="score and plot the scene results of an earlier run instead of running")
@@ -369,7 +376,8 @@ def main() -> int:
     bar = Progress(f"matrix {args.split}", len(seeds))
     results = []
     width, height = (int(v) for v in args.size.lower().split("x"))
-    with multiprocessing.get_context("fork").Pool(args.jobs, _init, (args.set, (width, height))) as pool:
+    mode = (width, height, args.fps)
+    with multiprocessing.get_context("fork").Pool(args.jobs, _init, (args.set, mode)) as pool:
         for result in pool.imap_unordered(run_scene, seeds):
             results.append(result)
             bar.update(len(results))
@@ -378,7 +386,8 @@ def main() -> int:
     summary = summarise(results, MATRIX_APNEA_DELAY_S)
     out = args.out or RESULTS / f"matrix-{args.split}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"summary": summary, "overrides": args.set, "scenes": results}) + "\n")
+    out.write_text(json.dumps({"summary": summary, "overrides": args.set, "mode": f"{width}x{height}@{args.fps:g}",
+                               "scenes": results}) + "\n")
     print(json.dumps({k: v for k, v in summary.items() if k != "rate_cells"}, indent=1))
     print(markdown(summary, args.split))
     if args.plot is not None:

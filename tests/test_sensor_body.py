@@ -11,7 +11,7 @@ from scipy import ndimage
 from scipy.signal import find_peaks
 
 from sim.body import BodyKnobs, add_body_motion, cardiac_mm
-from sim.matrix import build_scene, draw_scene
+from sim.matrix import build_scene, draw_scene, frames
 from sim.recording import build_timeline
 from sim.scene import MATTRESS, BedScene
 from sim.script import parse_script
@@ -121,6 +121,19 @@ def test_matrix_scene_is_reproducible_from_its_seed_and_records_every_knob():
                               "twitches_per_h", "blanket_gain", "blanket_tau_s"}
     sa, sb = build_scene(a), build_scene(b)
     assert np.array_equal(sa.surface_mm, sb.surface_mm)
+
+
+@pytest.mark.parametrize("fps", [6, 15, 30])
+def test_a_matrix_scene_renders_at_the_frame_rate_asked_with_the_same_story(fps):
+    spec = draw_scene(11)
+    slow, scene = build_scene(spec, 6), build_scene(spec, fps)
+    assert [(s["pattern"], s["start_s"], s["end_s"]) for s in scene.timeline.segments] == \
+        [(s["pattern"], s["start_s"], s["end_s"]) for s in slow.timeline.segments]
+    assert scene.timeline.frame_count / fps == pytest.approx(slow.timeline.frame_count / 6, abs=0.5)
+    assert len(scene.surface_mm) == scene.timeline.frame_count
+    rendered = frames(scene, 212, 120)
+    (t0, first), (t1, _) = next(rendered), next(rendered)
+    assert t1 - t0 == pytest.approx(1.0 / fps) and first.shape == (120, 212)
 
 
 def test_blanket_damps_and_delays_the_surface_motion():
