@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 import itertools
 
 from hypothesis import given, settings
@@ -139,12 +141,17 @@ def test_biots_needs_a_pause_timed_by_the_signal_stage_within_a_minute():
                       "biots")
 
 
-def test_a_signal_on_which_no_pause_can_be_judged_raises_low_signal_quality():
-    # A rate, but no pause judgement (too noisy to see an apnea): the monitor must say so.
-    engine = _engine(low_quality_delay_s=30.0, technical_clear_s=5.0)
-    events = run(engine, [obs(t, since=None) for t in range(1, 40)])
+@pytest.mark.parametrize("low_quality_delay_s, apnea_delay_s, expected_t", [(30.0, 20.0, 20), (10.0, 20.0, 10)])
+def test_a_signal_on_which_no_pause_can_be_judged_raises_low_signal_quality(low_quality_delay_s, apnea_delay_s,
+                                                                            expected_t):
+    # A rate, but no pause judgement (too noisy to see an apnea): the monitor must say so, and
+    # no later than an apnea alarm would have come (dev matrix scenes at 15 fps: the judgement
+    # was lost 13 s into an apnea, and the 60 s delay let the apnea pass in silence).
+    engine = _engine(low_quality_delay_s=low_quality_delay_s, apnea_delay_s=apnea_delay_s, technical_clear_s=5.0)
+    run(engine, [obs(t, since=2.0) for t in range(1, 11)])  # judged for a while...
+    events = run(engine, [obs(t, since=None) for t in range(11, 60)])  # ...then no longer
     [onset] = onsets(events, "low_signal_quality")
-    assert onset["t"] == 30
+    assert onset["t"] == 10 + expected_t
     # Pauses judged again: it clears.
     events = run(engine, [obs(t) for t in range(40, 50)])
     assert [e["event"] for e in events if e["condition"] == "low_signal_quality"][-1] == "clear"
@@ -174,6 +181,21 @@ def test_empty_bed_raises_nobody_in_bed_and_ends_the_patients_alerts():
     assert [(e["condition"], e["event"]) for e in events if e["event"] != "update"] == [
         ("nobody_in_bed", "onset"), ("central_apnea", "clear")]
     assert [e for e in events if e["event"] == "clear"][0]["reason"] == "nobody in bed"
+
+
+def test_a_signal_not_yet_judged_gets_the_whole_low_quality_delay_to_settle():
+    # Pauses are judged only after 10 confident seconds: a chest just found is not a lost judgement.
+    engine = _engine(low_quality_delay_s=60.0, apnea_delay_s=20.0)
+    events = run(engine, [obs(t, state="searching", rr=None, since=None, pattern=None) for t in range(1, 5)])
+    events += run(engine, [obs(t, since=None) for t in range(5, 64)])
+    assert [e["t"] for e in onsets(events, "low_signal_quality")] == [60]  # 60 s unusable, not 20
+
+
+def test_no_chest_region_waits_the_whole_low_quality_delay():
+    engine = _engine(low_quality_delay_s=60.0, apnea_delay_s=20.0)
+    events = run(engine, [obs(t, state="searching", rr=None, since=None, pattern=None) for t in range(1, 60)])
+    assert not onsets(events, "low_signal_quality")
+    assert onsets(run(engine, [obs(60, state="searching", rr=None, since=None, pattern=None)]), "low_signal_quality")
 
 
 def test_irregular_breathing_is_not_low_signal_quality():

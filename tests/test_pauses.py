@@ -86,9 +86,11 @@ def test_the_reference_learnt_before_a_pause_is_kept_through_it(seed):
 @pytest.mark.parametrize("seed", [11, 12, 13])
 def test_no_rate_for_a_stretch_without_breaths_even_where_pauses_cannot_be_judged(seed):
     # 1 mm of noise: too much to judge a pause (seconds_since_breath null: the monitor says it
-    # cannot monitor). 40-50 s into the pause the long window (60 s) still holds 10-20 s of
-    # breathing, and gave its rate; the short window (30 s) has had no breath for 10 s and more.
+    # cannot monitor). The rate windows (30 s, 60 s) hold the breaths before the pause for up to
+    # a minute, and gave their rate all along; now a rate needs a breath within the pause limit
+    # (10 s here). Noise still passes for a breath now and then (a rate in some seconds).
     seconds = _analyze_each_second(_noisy(60.0, 0.0, seed=seed, total_s=110.0, sigma_mm=1.0))
-    assert any(a.rr_bpm is not None for a, _ in seconds[40:60])  # breathing was measured
+    assert all(a.rr_bpm is not None for a, _ in seconds[40:60])  # breathing was measured
     assert all(a.seconds_since_breath is None for a, _ in seconds[60:])
-    assert all(a.rr_bpm is None for a, _ in seconds[100:])
+    late = [a.rr_bpm is not None for a, _ in seconds[72:]]
+    assert sum(late) <= 0.25 * len(late)

@@ -197,3 +197,23 @@ def test_a_region_that_stops_breathing_while_breathing_goes_on_elsewhere_is_left
     assert not (region_at[159] & truth_a).any()
     # Found at the first refresh that sees no breathing around A (refresh_s after it was found).
     assert restarts_after_switch and restarts_after_switch[0] <= 30 + config.region.refresh_s + 20
+
+
+def test_a_coarse_outline_of_the_tracked_chest_is_the_same_chest():
+    # A region found on a coarser grid is blocky and larger than the chest it contains; during a
+    # pause, taking it for breathing "elsewhere" would restart the signal and hide the apnea.
+    from respmon.chest.region import ChestRegion
+
+    front = DepthFrontEnd(parse_config(""), fps=15.0, width=424)
+    chest = np.zeros((30, 53), dtype=bool)
+    chest[10:16, 20:28] = True
+    front.region = ChestRegion(chest, chest / chest.sum(), 0.25, 2.0)
+    coarse = np.zeros_like(chest)
+    coarse[9:18, 18:30] = True  # 3x3 groups around it: 108 blocks, 48 of them the chest
+    elsewhere = np.zeros_like(chest)
+    elsewhere[10:16, 35:43] = True
+    touching = np.zeros_like(chest)
+    touching[10:16, 27:35] = True  # one column shared, the rest beside it
+    assert front._same_chest(ChestRegion(coarse, coarse / coarse.sum(), 0.25, 1.0))
+    assert not front._same_chest(ChestRegion(elsewhere, elsewhere / elsewhere.sum(), 0.25, 1.0))
+    assert not front._same_chest(ChestRegion(touching, touching / touching.sum(), 0.25, 1.0))

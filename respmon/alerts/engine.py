@@ -83,6 +83,7 @@ class AlertEngine:
         self.trackers = {condition: Tracker() for condition in CONDITIONS}
         self.last: dict = {}
         self.last_pause_t = -math.inf  # when the signal stage last timed a pause >= BIOTS_PAUSE_S
+        self.pauses_were_judged = False  # since the chest was last (re)acquired
 
     def reconfigure(self, alerts_config: SimpleNamespace) -> None:
         """New limits and delays apply from the next observation; active alerts stay active."""
@@ -102,6 +103,10 @@ class AlertEngine:
         since = obs.get("seconds_since_breath")
         if obs.get("state") in TRACKING_STATES and since is not None and since >= BIOTS_PAUSE_S:
             self.last_pause_t = float(obs["t"])
+        if obs.get("state") not in TRACKING_STATES:
+            self.pauses_were_judged = False
+        elif since is not None:
+            self.pauses_were_judged = True
         events: list[dict] = []
         for condition in CONDITIONS:
             verdict = getattr(self, f"_judge_{condition}")(obs)
@@ -186,7 +191,13 @@ class AlertEngine:
         unusable = state in ("searching", "motion") or unjudged or (
             state == "breathing" and obs.get("rr_bpm") is None and obs.get("pattern") in (None, "noise"))
         usable = state == "apnea" or (state == "breathing" and obs.get("rr_bpm") is not None and not unjudged)
-        return unusable, usable, self.cfg.low_quality_delay_s, self.cfg.technical_clear_s, None
+        # Pauses that were judged and no longer can be (the noise rose, mid-pause as often as
+        # not): an apnea there would pass unseen, which must be said no later than the apnea alarm
+        # itself would have come. A signal just acquired gets the whole delay to settle.
+        delay_s = self.cfg.low_quality_delay_s
+        if unjudged and self.pauses_were_judged:
+            delay_s = min(delay_s, self.cfg.apnea_delay_s)
+        return unusable, usable, delay_s, self.cfg.technical_clear_s, None
 
     # The shared lifecycle.
 

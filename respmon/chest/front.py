@@ -31,6 +31,7 @@ from respmon.errors import UsageError
 MOTION_LAG_S = 1.0  # motion compares each frame with the scene this long before
 GRID_RATE_HZ = 5.0  # at least this many block grids a second (every frame below 10 fps)
 RECHECK_SAME_REGION_SHARE = 0.5  # a region found during a pause that shares this much is the same chest
+SAME_CHEST_MARGIN_BLOCKS = 1
 RECHECK_WINDOW_S = 15.0  # ...searched over the last this many seconds...
 RECHECK_MIN_CYCLES = 2.0  # ...must show this many breathing cycles there...
 RECHECK_MIN_SIZE = 0.5  # ...and be at least this share of the tracked chest's size
@@ -192,7 +193,7 @@ class DepthFrontEnd:
             return None
         stack = np.stack([b for _, b in recent])
         found = find_chest_region(stack, self.grid_fps)
-        if found is None or (found.mask & self.region.mask).sum() >= RECHECK_SAME_REGION_SHARE * found.mask.sum():
+        if found is None or self._same_chest(found):
             return None
         if found.frequency_hz * (recent[-1][0] - recent[0][0]) < RECHECK_MIN_CYCLES:
             return None
@@ -204,6 +205,14 @@ class DepthFrontEnd:
         backfill = self._restart_from(found, recent)
         self.last_mm = backfill[-1][1] if backfill else None
         return backfill
+
+    def _same_chest(self, found: ChestRegion) -> bool:
+        """Whether a region found afresh is the tracked chest: it shares RECHECK_SAME_REGION_SHARE
+        of the smaller of the two, outlines a block apart counting as one (a region found on a
+        coarser grid has a blocky outline and can be much larger than the chest it contains)."""
+        near = ndimage.binary_dilation(self.region.mask, iterations=SAME_CHEST_MARGIN_BLOCKS)
+        shared = int((found.mask & near).sum())
+        return shared >= RECHECK_SAME_REGION_SHARE * min(int(found.mask.sum()), int(self.region.mask.sum()))
 
     def _fixed_region(self, blocks: np.ndarray) -> None:
         mask = blocks_in_box(blocks.shape, tuple(self.cfg.fixed_box_px), self.stride)

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from respmon.signal import rate as rsp
-from respmon.signal.pauses import NOT_JUDGED, judge_pause
+from respmon.signal.pauses import NOT_JUDGED, PAUSE_INTERVALS, judge_pause
 
 MIN_ANALYSIS_S = 8.0  # less signal than this gives no rate
 MIN_CONFIDENT_WINDOWS = 10  # confident seconds before pauses are judged
@@ -68,16 +68,11 @@ class BreathingAnalyzer:
         # The whole buffer gives the rate only when the short window cannot: slow breathing
         # leaves too few breaths in it. (Pauses are timed over the whole buffer below.)
         few_breaths = estimate.rate_bpm is None or len(estimate.breaths) < 4
+        window_s = min(len(x), self.window_n) / self.rate_hz
         if len(x) > self.window_n and few_breaths:
             long = rsp.estimate_rate(x, self.rate_hz, self.reference_amplitude, self.source_hz)
-            # ...and only for breathing that goes on: breaths that all lie before the short
-            # window (an apnea the pause judgement could not time, on a noisy signal) are no
-            # rate of now.
-            last_s = long.breaths.last_effort_s
-            recent = last_s is not None and last_s >= (len(x) - self.window_n) / self.rate_hz
-            if long.rate_bpm is not None and long.quality >= estimate.quality and (
-                    recent or estimate.rate_bpm is not None):
-                estimate = long
+            if long.rate_bpm is not None and long.quality >= estimate.quality:
+                estimate, window_s = long, len(x) / self.rate_hz
         confident = estimate.rate_bpm is not None and estimate.quality >= self.min_quality
         self.confident_windows += confident
         # The pause is timed over the whole buffer, so that it can run up to the long window; and
@@ -93,10 +88,20 @@ class BreathingAnalyzer:
             pause = NOT_JUDGED
         if confident and pause.breathing is not False:
             self._learn(estimate, x)
-        # No rate during a pause; the rate stands where no pause could be judged (breathing None).
-        rr = estimate.rate_bpm if confident and pause.breathing is not False else None
+        # No rate during a pause. Where no pause could be judged (breathing None) the rate stands
+        # only for breathing that goes on: breaths that all lie longer ago than a pause may last
+        # (an apnea the judgement could not time, on a noisy signal) are no rate of now.
+        last_s = estimate.breaths.last_effort_s
+        stale = pause.breathing is None and (
+            last_s is None or window_s - last_s > self._pause_limit_s(estimate))
+        rr = estimate.rate_bpm if confident and pause.breathing is not False and not stale else None
         since = pause.seconds_since_breath
         return Analysis(rr, estimate.quality, None if since is None else round(since, 1), pause.breathing)
+
+    def _pause_limit_s(self, estimate: rsp.RateEstimate) -> float:
+        """The longest a pause between breaths may last and still be breathing (as judge_pause)."""
+        interval_s = self.typical_interval_s or (60.0 / estimate.rate_bpm if estimate.rate_bpm else 0.0)
+        return max(self.apnea_min_s, PAUSE_INTERVALS * interval_s)
 
     def _learn(self, estimate: rsp.RateEstimate, x: np.ndarray) -> None:
         """The reference breath amplitude and interval, from a confident window of breathing."""
