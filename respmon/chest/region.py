@@ -28,7 +28,7 @@ STILL_MARGIN_BLOCKS = 2  # reference blocks keep this far from the chest (the ab
 STILL_DEPTH_RANGE_MM = 400.0  # ...and lie within this of the chest's depth: the bed, not the floor
 OWN_SNR = 1.5  # a block's own in-phase motion must stand this many of its noise sigmas out
 MIN_VALID_SHARE = 0.8  # a block must have depth in this share of the frames to be considered
-COARSER = (2, 3)  # the coarser grids searched (groups of k x k blocks) where the block grid finds nothing
+COARSER = (2, 3)  # the coarser grids also searched: groups of k x k blocks
 MIN_COARSE_SIDE = 8  # a coarse grid keeps at least this many groups a side
 COARSE_SNR_GAIN = 1.5  # a coarser region replaces a finer one when its signal's SNR is this much higher
 
@@ -181,9 +181,10 @@ def find_chest_region(stack_mm: np.ndarray, fps: float, within: np.ndarray | Non
     stack_mm: (frames, rows, cols) block means in mm, NaN where a block had no depth;
     within: blocks the chest may be in (a refresh looks only around the chest it tracks).
 
-    The search runs on the block grid, then, where it finds nothing, on coarser grids (COARSER):
-    a far chest seen by a noisy camera breathes less than one block's noise, and only the mean of
-    many blocks shows it. The region found is given on the block grid.
+    The search runs on the block grid and on coarser grids (COARSER): a far chest seen by a noisy
+    camera breathes less than one block's noise, and only the mean of many blocks shows it all.
+    The finest region found is kept unless a coarser one's chest signal has COARSE_SNR_GAIN times
+    its SNR; the region is given on the block grid.
     """
     candidates = [_find_on_grid(stack_mm, fps, within)]
     for k in COARSER:
