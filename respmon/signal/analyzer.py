@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from respmon.signal import rate as rsp
-from respmon.signal.pauses import NOT_JUDGED, PAUSE_INTERVALS, judge_pause
+from respmon.signal.pauses import NOT_JUDGED, judge_pause, pause_limit_s
 
 MIN_ANALYSIS_S = 8.0  # less signal than this gives no rate
 MIN_CONFIDENT_WINDOWS = 10  # confident seconds before pauses are judged
@@ -93,15 +93,14 @@ class BreathingAnalyzer:
         # (an apnea the judgement could not time, on a noisy signal) are no rate of now.
         last_s = estimate.breaths.last_effort_s
         stale = pause.breathing is None and (
-            last_s is None or window_s - last_s > self._pause_limit_s(estimate))
+            last_s is None or window_s - last_s > pause_limit_s(self.apnea_min_s, self._interval_s(estimate)))
         rr = estimate.rate_bpm if confident and pause.breathing is not False and not stale else None
         since = pause.seconds_since_breath
         return Analysis(rr, estimate.quality, None if since is None else round(since, 1), pause.breathing)
 
-    def _pause_limit_s(self, estimate: rsp.RateEstimate) -> float:
-        """The longest a pause between breaths may last and still be breathing (as judge_pause)."""
-        interval_s = self.typical_interval_s or (60.0 / estimate.rate_bpm if estimate.rate_bpm else 0.0)
-        return max(self.apnea_min_s, PAUSE_INTERVALS * interval_s)
+    def _interval_s(self, estimate: rsp.RateEstimate) -> float:
+        """The breath interval learnt, or this window's if none was learnt yet."""
+        return self.typical_interval_s or (60.0 / estimate.rate_bpm if estimate.rate_bpm else 0.0)
 
     def _learn(self, estimate: rsp.RateEstimate, x: np.ndarray) -> None:
         """The reference breath amplitude and interval, from a confident window of breathing."""

@@ -83,13 +83,18 @@ def judge_pause(x: np.ndarray, rate_hz: float, reference_amplitude: float | None
     band = effort_band_hz(typical_interval_s, rate_hz)
     sigma = effort_noise_sigma(x, rate_hz, band, source_hz)
     effort = effort_signal(x, rate_hz, band)
-    pause_limit_s = max(apnea_min_s, PAUSE_INTERVALS * typical_interval_s)
+    limit_s = pause_limit_s(apnea_min_s, typical_interval_s)
     if EFFORT_NOISE_MARGIN * sigma >= HYPOPNEA_FRACTION * reference_amplitude / 2:
         since = since_effort_energy(effort, rate_hz, sigma, band, reference_amplitude, typical_interval_s)
     else:
         level = max(EFFORT_FRACTION * reference_amplitude / 2.0, EFFORT_NOISE_MARGIN * sigma)
         since = since_effort(effort, rate_hz, level)
-    return NOT_JUDGED if since is None else PauseJudgement(since, bool(since <= pause_limit_s))
+    return NOT_JUDGED if since is None else PauseJudgement(since, bool(since <= limit_s))
+
+
+def pause_limit_s(apnea_min_s: float, typical_interval_s: float) -> float:
+    """The longest a pause between breaths may last and still be breathing."""
+    return max(apnea_min_s, PAUSE_INTERVALS * typical_interval_s)
 
 
 def since_effort(effort: np.ndarray, rate_hz: float, level: float) -> float:
