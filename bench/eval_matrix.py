@@ -351,6 +351,8 @@ def main() -> int:
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE")
     parser.add_argument("--kind", action="append", default=None, help="only scenes of these kinds")
+    parser.add_argument("--distance", default=None, metavar="LO-HI",
+                        help="only scenes with the camera LO to HI metres from the chest")
     parser.add_argument("--out", type=Path, default=None, help="scene results (JSON); default bench/results/")
     parser.add_argument("--markdown", action="store_true", help="print the README table")
     camera = default_config().camera
@@ -372,6 +374,12 @@ def main() -> int:
     seeds = list(DEV_SEEDS if args.split == "dev" else HELDOUT_SEEDS)
     if args.kind:
         seeds = [s for s in seeds if draw_scene(s).kind in args.kind]
+    if args.distance:
+        try:
+            lo_m, hi_m = (float(v) for v in args.distance.split("-"))
+        except ValueError:
+            parser.error(f"--distance: expected LO-HI in metres (e.g. 1.75-2.5), got {args.distance!r}")
+        seeds = [s for s in seeds if lo_m <= draw_scene(s).distance_m <= hi_m]
     seeds = seeds[: args.count] if args.count else seeds
     bar = Progress(f"matrix {args.split}", len(seeds))
     results = []

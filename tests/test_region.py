@@ -9,12 +9,10 @@ from respmon.chest.front import DepthFrontEnd
 from respmon.chest.motion import motion_fraction
 from respmon.chest.region import (
     block_means,
-    block_pixel_index,
     blocks_in_box,
     coarsen,
     find_chest_region,
     remove_common_motion,
-    selected_block_means,
 )
 from respmon.config import parse_config
 
@@ -127,16 +125,27 @@ def test_coarsen_means_each_group_of_blocks_with_depth():
     assert out[1, 1, 2] == pytest.approx(np.mean(stack[1, 2:4, 4:6]))
 
 
-@settings(max_examples=30, deadline=None)
-@given(st.integers(1, 4), st.integers(0, 2**31))
-def test_selected_block_means_equal_block_means(stride, seed):
-    rng = np.random.default_rng(seed)
-    raw = rng.integers(0, 3000, (48 * stride, 64 * stride)).astype(np.uint16)
-    raw[rng.random(raw.shape) < 0.2] = 0
-    grid = block_means(raw, stride)
-    mask = rng.random(grid.shape) < 0.3
-    index = block_pixel_index(mask, stride, raw.shape[1])
-    assert np.allclose(selected_block_means(raw, index), grid[mask], equal_nan=True)
+@pytest.mark.parametrize("fps", [6.0, 15.0, 30.0])
+def test_the_scene_grid_is_the_mean_of_every_frame_of_its_interval(fps):
+    # Independent pixel noise: the grids the search sees must carry 1/sqrt(frames per grid) of
+    # one frame's block noise (a faster camera gives a quieter search), at the frames' mean time.
+    front = DepthFrontEnd(parse_config(""), fps=fps, width=424)
+    rng = np.random.default_rng(910_010)
+    times, singles = [], []
+    for i in range(int(fps * 40)):
+        raw = np.rint(1500.0 + 40.0 * rng.standard_normal((240, 424))).astype(np.uint16)
+        t = i / fps
+        times.append(t)
+        singles.append(block_means(raw, 2)[5, 7])
+        front.process(t, raw, 1.0)
+    grid_times = np.array([t for t, _ in front.history])
+    grid_values = np.array([g[5, 7] for _, g in front.history])
+    k = front.grid_step
+    assert k == max(1, int(fps // 5))
+    expected_t = np.array(times[: (len(times) // k) * k]).reshape(-1, k).mean(axis=1)
+    assert np.allclose(grid_times, expected_t[-len(grid_times):])
+    ratio = np.std(grid_values) / np.std(singles)
+    assert ratio == pytest.approx(1 / np.sqrt(k), rel=0.25)
 
 
 def test_motion_fraction_counts_only_blocks_with_depth():

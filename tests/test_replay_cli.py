@@ -136,9 +136,51 @@ def test_resampler_gives_a_regular_grid_and_interpolates(steps, rate_hz):
     if not out:
         return
     ts = np.array([t for t, _ in out])
-    assert np.allclose(np.diff(ts), 1.0 / rate_hz, atol=1e-6)
-    assert ts[0] == pytest.approx(times[0]) and ts[-1] <= times[-1] + 1e-9
+    step = 1.0 / rate_hz
+    assert np.allclose(np.diff(ts), step, atol=1e-6)
+    offsets = (ts - times[0]) / step
+    assert np.allclose(offsets, np.round(offsets), atol=1e-6)  # the grid is anchored at the first sample
+    assert times[0] - 1e-9 <= ts[0] <= times[0] + step + 1e-9 and ts[-1] <= times[-1] + 1e-9
     assert np.allclose([v for _, v in out], 2.0 * ts + 1.0, atol=1e-6)
+
+
+def _resampled(times, values, rate_hz=10.0):
+    resampler = Resampler(rate_hz)
+    out = [pair for t, v in zip(times, values) for pair in resampler.feed(float(t), float(v))]
+    return np.array([t for t, _ in out]), np.array([v for _, v in out])
+
+
+def test_resampler_averages_the_frames_of_a_faster_camera():
+    rng = np.random.default_rng(910_001)
+    for fps, frames_per_sample in ((30.0, 3), (20.0, 2)):
+        times = np.arange(0, 600, 1 / fps)
+        _, noise = _resampled(times, rng.standard_normal(times.size))
+        # Independent frame noise averages down by about sqrt(frames per sample), not just kept
+        # (interpolating between the two frames around each grid time leaves 0.7-1 of it).
+        assert noise.std() <= 1.08 / np.sqrt(frames_per_sample)
+
+
+@settings(max_examples=30, deadline=None, derandomize=True)
+@given(st.sampled_from([6.0, 15.0, 30.0, 60.0]), st.floats(6.0, 45.0), st.floats(0.0, 0.3))
+def test_resampler_keeps_breaths_in_time(fps, bpm, jitter_share):
+    # Averaging must not move a breath: a sine sampled by a jittery camera comes out on the grid
+    # close to the sine at the grid times, whatever the frame rate.
+    rng = np.random.default_rng(int(fps * 1000 + bpm * 10))
+    times = np.arange(0, 60, 1 / fps) + rng.uniform(-jitter_share, jitter_share, int(np.ceil(60 * fps))) / fps
+    times = np.sort(times)
+    f_hz = bpm / 60
+    ts, vs = _resampled(times, np.sin(2 * np.pi * f_hz * times))
+    # Interpolating between points dt apart errs by at most (w dt)^2 / 8 on a unit sine; the
+    # centroids of a faster camera are about one grid step (0.1 s) apart.
+    dt = max(float(np.max(np.diff(times))), 0.15)
+    assert np.max(np.abs(vs - np.sin(2 * np.pi * f_hz * ts))) < (2 * np.pi * f_hz * dt) ** 2 / 8 + 0.01
+
+
+def test_resampler_is_interpolation_for_a_slower_camera():
+    times = np.arange(0, 30, 1 / 6) + 0.013
+    values = np.cos(times)
+    ts, vs = _resampled(times, values)
+    assert np.allclose(vs, np.interp(ts, times, values), atol=1e-9)
 
 
 def test_replay_lines_carry_the_shipped_classifiers_pattern(tmp_path):

@@ -20,11 +20,9 @@ from respmon.chest.region import (
     ChestRegion,
     block_box_px,
     block_means,
-    block_pixel_index,
     blocks_in_box,
     find_chest_region,
     sampling_stride,
-    selected_block_means,
 )
 from respmon.errors import UsageError
 
@@ -59,8 +57,9 @@ class FrontResult:
 class DepthFrontEnd:
     """Per frame: motion, the chest region, presence, and the chest displacement samples.
 
-    The whole scene is reduced to its block grid a few times a second (GRID_RATE_HZ), enough for
-    motion, presence and the region search; the chest blocks alone are read on every frame.
+    Every frame is reduced to its block grid; the chest blocks give the chest displacement on every
+    frame, and the grids averaged over GRID_RATE_HZ intervals serve motion, presence and the region
+    search (a few times a second is enough for them, and the average is quieter than one frame).
     """
 
     def __init__(self, config: SimpleNamespace, fps: float, width: int):
@@ -70,6 +69,9 @@ class DepthFrontEnd:
         self.grid_step = max(1, int(fps // GRID_RATE_HZ))
         self.grid_fps = fps / self.grid_step
         self.frame_index = 0
+        self._grid_sum: np.ndarray | None = None  # the grid interval's running sum and counts
+        self._grid_count: np.ndarray | None = None
+        self._grid_t, self._grid_frames = 0.0, 0
         self.search_n = max(1, int(round(self.cfg.search_window_s * self.grid_fps)))
         self.motion_lag = max(1, int(round(MOTION_LAG_S * self.grid_fps)))
         # Up to twice the search window: slow breathing shows too few cycles in one.
@@ -80,7 +82,6 @@ class DepthFrontEnd:
         self.fixed = self.cfg.fixed_box_px is not None
         # The blocks read on every frame: the chest's, then the still reference blocks around it.
         self.roi_mask: np.ndarray | None = None  # block grid: chest | still
-        self.roi_index: np.ndarray | None = None  # their pixels (block_pixel_index), in grid order
         self.roi_refs: np.ndarray | None = None  # depth of each of them at rest, mm
         self.roi_weights: np.ndarray | None = None  # chest weights; 0 on still blocks
         self.roi_still: np.ndarray | None = None  # which of them are still reference blocks
@@ -115,7 +116,6 @@ class DepthFrontEnd:
         self.absent = False
         still = region.still_mask if region.still_mask is not None else np.zeros_like(region.mask)
         self.roi_mask = region.mask | still
-        self.roi_index = block_pixel_index(self.roi_mask, self.stride, self.width)
         self.roi_refs = refs[self.roi_mask]
         self.roi_weights = region.weights[self.roi_mask]
         self.roi_still = still[self.roi_mask]
@@ -231,11 +231,9 @@ class DepthFrontEnd:
             return False
         return float(np.median(now[ok] - then[ok])) >= self.cfg.absent_depth_increase_mm
 
-    def _scene(self, t_s: float, depth_raw: np.ndarray, mm_per_unit: float) -> list[tuple[float, float]] | None:
-        """The block-grid work of a grid frame; returns a backfill when the chest was just found."""
-        blocks = block_means(depth_raw, self.stride) * np.float32(mm_per_unit)
-        if self.fixed and self.region is None:
-            self._fixed_region(blocks)
+    def _scene(self, t_s: float, blocks: np.ndarray) -> list[tuple[float, float]] | None:
+        """The block-grid work of a grid interval (its mean time and mean block grid, mm);
+        returns a backfill when the chest was just found."""
         if len(self.history) >= self.motion_lag and self.motion.moving(
                 blocks, self.history[-self.motion_lag][1], self.cfg.motion_threshold_mm, self.cfg.motion_share):
             self.last_motion_t = t_s
@@ -256,11 +254,38 @@ class DepthFrontEnd:
             return self._search(t_s, blocks)
         return None
 
+    def _grid_average(self, t_s: float, blocks: np.ndarray, mm_per_unit: float) -> tuple[float, np.ndarray] | None:
+        """Every frame's block grid goes into the mean of its grid interval (grid_step frames); the
+        interval's mean time and mean grid (mm) when it is complete. A D4xx's depth noise is largely
+        independent from frame to frame, so the mean of k frames has 1/sqrt(k) of it: the search,
+        motion and presence all see the quieter grid a faster camera gives, not one frame in k."""
+        if self._grid_sum is None or self._grid_sum.shape != blocks.shape:
+            self._grid_sum = np.zeros(blocks.shape, dtype=np.float64)
+            self._grid_count = np.zeros(blocks.shape, dtype=np.int32)
+            self._grid_t, self._grid_frames = 0.0, 0
+        ok = np.isfinite(blocks)
+        self._grid_sum[ok] += blocks[ok]
+        self._grid_count += ok
+        self._grid_t += t_s
+        self._grid_frames += 1
+        if self._grid_frames < self.grid_step:
+            return None
+        with np.errstate(invalid="ignore", divide="ignore"):
+            mean = (self._grid_sum / self._grid_count).astype(np.float32) * np.float32(mm_per_unit)
+        t_mean = self._grid_t / self._grid_frames
+        self._grid_sum[:] = 0.0
+        self._grid_count[:] = 0
+        self._grid_t, self._grid_frames = 0.0, 0
+        return t_mean, mean
+
     def process(self, t_s: float, depth_raw: np.ndarray, mm_per_unit: float) -> FrontResult:
-        grid_frame = self.frame_index % self.grid_step == 0
         self.frame_index += 1
-        if grid_frame:
-            backfill = self._scene(t_s, depth_raw, mm_per_unit)
+        blocks = block_means(depth_raw, self.stride)
+        if self.fixed and self.region is None:
+            self._fixed_region(blocks * np.float32(mm_per_unit))
+        grid = self._grid_average(t_s, blocks, mm_per_unit)
+        if grid is not None:
+            backfill = self._scene(*grid)
             if backfill is not None:
                 self.last_mm = backfill[-1][1] if backfill else None
                 return FrontResult(backfill, True)
@@ -268,7 +293,7 @@ class DepthFrontEnd:
             return FrontResult([], True)
         if self.region is None:
             return FrontResult([], False)
-        chest_mm = selected_block_means(depth_raw, self.roi_index) * np.float32(mm_per_unit)
+        chest_mm = blocks[self.roi_mask] * np.float32(mm_per_unit)
         restart = self.restart_pending
         if restart:
             # After motion the reference is the surface now: the signal restarts at 0 mm.

@@ -54,29 +54,6 @@ def block_means(depth_raw: np.ndarray, stride: int, block: int = BLOCK) -> np.nd
         return sums / counts  # 0/0 → NaN for blocks with no depth at all
 
 
-def block_pixel_index(mask: np.ndarray, stride: int, width: int, block: int = BLOCK) -> np.ndarray:
-    """Flat indices into a full frame of the pixels of each True block: (blocks, (stride * block)²).
-
-    The same pixels block_means averages, so the chest signal can be read from those few blocks
-    on every frame without reducing the whole image.
-    """
-    side = stride * block
-    rows, cols = np.nonzero(mask)
-    offsets = np.arange(side)
-    ys = rows[:, None] * side + offsets[None, :]
-    xs = cols[:, None] * side + offsets[None, :]
-    return (ys[:, :, None] * width + xs[:, None, :]).reshape(len(rows), side * side)
-
-
-def selected_block_means(depth_raw: np.ndarray, index: np.ndarray) -> np.ndarray:
-    """block_means for the blocks of a block_pixel_index only, in depth units; NaN where none."""
-    values = np.ravel(depth_raw)[index]
-    sums = values.sum(axis=1, dtype=np.float32)
-    counts = np.count_nonzero(values, axis=1).astype(np.float32)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return sums / counts
-
-
 def block_box_px(mask: np.ndarray, stride: int, block: int = BLOCK) -> list[int]:
     """Bounding box [x0, y0, x1, y1) in full-resolution pixels of the True blocks."""
     ys, xs = np.nonzero(mask)
