@@ -9,8 +9,9 @@ Run: .venv/bin/python bench/eval_matrix.py --split dev [--count 60] [--jobs 2] [
 Seeds were split once, before any development: DEV_SEEDS for working on the signal stage and the
 classifier, HELDOUT_SEEDS run only to report. The unit tests use seeds outside both.
 
-Scenes are rendered in the daemon's default depth mode (config.yaml `camera`: 424x240 at 15 fps)
-unless --size / --fps say otherwise; the results file records the mode.
+Scenes are rendered in the daemon's default depth mode (config.yaml `camera`: 848x480 at 30 fps,
+about 70 s a scene per core here) unless --size / --fps say otherwise; the results file records
+the mode. --kind and --distance pick scenes of the split by kind and camera distance.
 
 The matrix runs the alert engine with `alerts.apnea_delay_s = 15` (MATRIX_APNEA_DELAY_S; in the
 range monitors offer), so that every apnea of >= 15 s is one it must alert; everything else is the

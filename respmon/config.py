@@ -69,9 +69,9 @@ SCHEMA: dict[str, Any] = {
     },
     "camera": {
         "serial": Setting(str, ""),
-        "width": Setting(int, 424, minimum=64, maximum=1280),
-        "height": Setting(int, 240, minimum=48, maximum=720),
-        "fps": Setting(int, 15, choices=DEPTH_FPS_MODES),
+        "width": Setting(int, 848, minimum=64, maximum=1280),
+        "height": Setting(int, 480, minimum=48, maximum=720),
+        "fps": Setting(int, 30, choices=DEPTH_FPS_MODES),
     },
     "region": {
         "fixed_box_px": Setting(list, None, nullable=True, check=_check_box),

@@ -27,9 +27,9 @@ from sim.scene import BedScene
 from sim.script import parse_script
 from sim.sensor import SensorKnobs
 
-# The daemon's default depth mode at the D4xx's slowest rate: the cheapest to render, and harder
-# than the daemon's default 15 fps (fewer frames average the noise); bench/eval_matrix.py runs
-# the daemon's own default mode unless told otherwise.
+# The cheapest mode to render (424x240 at the D4xx's slowest rate), for tests; far harder than the
+# daemon's default 848x480 at 30 fps (twice the depth noise per pixel, fewer frames to average).
+# bench/eval_matrix.py runs the daemon's own default mode unless told otherwise.
 WIDTH, HEIGHT, FPS = 424, 240, 6
 DISTANCE_RANGE_M = (0.8, 2.5)
 TILT_RANGE_DEG = (0.0, 25.0)

@@ -26,7 +26,7 @@ from respmon.monitor import Monitor
 log = logging.getLogger("respmon.daemon")
 
 TICK_S = 0.1
-QUEUE_FRAMES = 30  # about 2 s at 15 fps: enough to ride out a slow second, small enough to stay live
+QUEUE_FRAMES = 30  # 1 s at 30 fps (24 MB at 848x480): rides out a region search (0.1-0.2 s), stays live
 BAD_FRAME_LOG_EVERY = 100
 # Sections a running daemon can take over on SIGHUP; the others shape the pipeline or its sockets.
 RELOADABLE = ("alerts", "log")
