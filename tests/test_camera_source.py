@@ -398,6 +398,16 @@ def test_unsupported_mode_is_camera_error():
     assert pipeline.stops == 0 and not pipeline.running  # never started, nothing to stop
 
 
+def test_unsupported_mode_on_usb2_says_what_to_do():
+    device = FakeDevice("111", usb_type="2.1")
+    pipeline = FakePipeline([], device=device, start_error=RuntimeError("Couldn't resolve requests"))
+    with pytest.raises(CameraError) as info:
+        next(stream(pipeline, width=848, height=480, fps=30))
+    message = one_line(info.value)
+    assert message.startswith("camera 111 does not support depth 848x480 @ 30 fps over USB 2.1:")
+    assert "USB 3 port" in message and "640x480 at 30 fps" in message
+
+
 def test_other_start_failure_is_camera_error():
     pipeline = FakePipeline([], start_error=RuntimeError("failed to set power state"))
     with pytest.raises(CameraError, match="cannot start camera 111: failed to set power state"):

@@ -148,6 +148,18 @@ def test_the_scene_grid_is_the_mean_of_every_frame_of_its_interval(fps):
     assert ratio == pytest.approx(1 / np.sqrt(k), rel=0.25)
 
 
+def test_a_grid_interval_does_not_average_across_a_gap_in_the_frames():
+    front = DepthFrontEnd(parse_config(""), fps=30.0, width=424)
+    assert front.grid_step == 6
+    for i in range(4):  # part of an interval, then the camera stalls for 3 s
+        front.process(i / 30.0, np.full((240, 424), 1500, dtype=np.uint16), 1.0)
+    for i in range(6):  # the scene after the stall: the surface 100 mm nearer
+        front.process(3.0 + i / 30.0, np.full((240, 424), 1400, dtype=np.uint16), 1.0)
+    t_s, grid = front.history[-1]
+    assert t_s == pytest.approx(3.0 + 2.5 / 30.0)
+    assert np.allclose(grid, 1400.0)
+
+
 def test_motion_fraction_counts_only_blocks_with_depth():
     change = np.array([[0.0, 50.0], [np.nan, 10.0]])
     assert motion_fraction(change, 25.0) == pytest.approx(1 / 3)

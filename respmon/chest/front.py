@@ -68,10 +68,10 @@ class DepthFrontEnd:
         self.stride = sampling_stride(width)
         self.grid_step = max(1, int(fps // GRID_RATE_HZ))
         self.grid_fps = fps / self.grid_step
-        self.frame_index = 0
         self._grid_sum: np.ndarray | None = None  # the grid interval's running sum and counts
         self._grid_count: np.ndarray | None = None
-        self._grid_t, self._grid_frames = 0.0, 0
+        self._grid_t = self._grid_first_t = 0.0
+        self._grid_frames = 0
         self.search_n = max(1, int(round(self.cfg.search_window_s * self.grid_fps)))
         self.motion_lag = max(1, int(round(MOTION_LAG_S * self.grid_fps)))
         # Up to twice the search window: slow breathing shows too few cycles in one.
@@ -262,7 +262,15 @@ class DepthFrontEnd:
         if self._grid_sum is None or self._grid_sum.shape != blocks.shape:
             self._grid_sum = np.zeros(blocks.shape, dtype=np.float64)
             self._grid_count = np.zeros(blocks.shape, dtype=np.int32)
-            self._grid_t, self._grid_frames = 0.0, 0
+            self._grid_frames = 0
+        elif self._grid_frames and t_s - self._grid_first_t > 1.5 / self.grid_fps:
+            # A gap in the frames (a stall, a lost camera): the scene before it is not averaged
+            # with the scene after it.
+            self._grid_frames = 0
+        if not self._grid_frames:
+            self._grid_sum[:] = 0.0
+            self._grid_count[:] = 0
+            self._grid_t, self._grid_first_t = 0.0, t_s
         ok = np.isfinite(blocks)
         self._grid_sum[ok] += blocks[ok]
         self._grid_count += ok
@@ -273,13 +281,10 @@ class DepthFrontEnd:
         with np.errstate(invalid="ignore", divide="ignore"):
             mean = (self._grid_sum / self._grid_count).astype(np.float32) * np.float32(mm_per_unit)
         t_mean = self._grid_t / self._grid_frames
-        self._grid_sum[:] = 0.0
-        self._grid_count[:] = 0
-        self._grid_t, self._grid_frames = 0.0, 0
+        self._grid_frames = 0
         return t_mean, mean
 
     def process(self, t_s: float, depth_raw: np.ndarray, mm_per_unit: float) -> FrontResult:
-        self.frame_index += 1
         blocks = block_means(depth_raw, self.stride)
         if self.fixed and self.region is None:
             self._fixed_region(blocks * np.float32(mm_per_unit))

@@ -130,7 +130,9 @@ class CameraStream:
         wait_timeout_ms: int = WAIT_TIMEOUT_MS,
     ):
         context = rs.context() if context is None else context
-        self.serial = select_camera(camera_config.serial, list_cameras(context))
+        cameras = list_cameras(context)
+        self.serial = select_camera(camera_config.serial, cameras)
+        self.usb_type = next((c["usb_type"] for c in cameras if c["serial"] == self.serial), None)
         self.width = camera_config.width
         self.height = camera_config.height
         self.fps = camera_config.fps
@@ -165,8 +167,15 @@ class CameraStream:
         except RuntimeError as err:
             message = _one_line(err)
             if message.startswith("Couldn't resolve"):
-                raise CameraError(f"camera {self.serial} does not support depth {self.mode}") from None
+                raise CameraError(f"camera {self.serial} does not support depth {self.mode}{self._usb2_hint()}") from None
             raise CameraError(f"cannot start camera {self.serial}: {message}") from None
+
+    def _usb2_hint(self) -> str:
+        """On a USB 2 link a D4xx offers only a few depth modes (848x480 is not among them)."""
+        if not (self.usb_type or "").startswith("2"):
+            return ""
+        return (f" over USB {self.usb_type}: connect it to a USB 3 port, or set camera width, height"
+                f" and fps to a USB 2 mode such as 640x480 at 30 fps")
 
     def _stream(self) -> Iterator[DepthFrame]:
         started = False
