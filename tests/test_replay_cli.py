@@ -125,29 +125,25 @@ def test_plot_is_written(tmp_path):
     _refused([path, "--plot", tmp_path / "out.gif"], "--plot")
 
 
+def _resampled(times, values, rate_hz=10.0):
+    resampler = Resampler(rate_hz)
+    out = [pair for t, v in zip(times, values) for pair in resampler.feed(float(t), float(v))]
+    return np.array([t for t, _ in out]), np.array([v for _, v in out])
+
+
 @settings(max_examples=40, deadline=None, derandomize=True)
 @given(st.lists(st.floats(0.01, 0.3), min_size=5, max_size=200), st.floats(1.0, 50.0))
 def test_resampler_gives_a_regular_grid_and_interpolates(steps, rate_hz):
     times = np.cumsum(steps)
-    resampler = Resampler(rate_hz)
-    out = []
-    for t in times:
-        out += resampler.feed(float(t), 2.0 * float(t) + 1.0)  # a line: interpolation is exact
-    if not out:
+    ts, vs = _resampled(times, 2.0 * times + 1.0, rate_hz)  # a line: interpolation is exact
+    if not len(ts):
         return
-    ts = np.array([t for t, _ in out])
     step = 1.0 / rate_hz
     assert np.allclose(np.diff(ts), step, atol=1e-6)
     offsets = (ts - times[0]) / step
     assert np.allclose(offsets, np.round(offsets), atol=1e-6)  # the grid is anchored at the first sample
     assert times[0] - 1e-9 <= ts[0] <= times[0] + step + 1e-9 and ts[-1] <= times[-1] + 1e-9
-    assert np.allclose([v for _, v in out], 2.0 * ts + 1.0, atol=1e-6)
-
-
-def _resampled(times, values, rate_hz=10.0):
-    resampler = Resampler(rate_hz)
-    out = [pair for t, v in zip(times, values) for pair in resampler.feed(float(t), float(v))]
-    return np.array([t for t, _ in out]), np.array([v for _, v in out])
+    assert np.allclose(vs, 2.0 * ts + 1.0, atol=1e-6)
 
 
 def test_resampler_averages_the_frames_of_a_faster_camera():

@@ -64,7 +64,6 @@ class DepthFrontEnd:
 
     def __init__(self, config: SimpleNamespace, fps: float, width: int):
         self.cfg = config.region
-        self.width = width
         self.stride = sampling_stride(width)
         self.grid_step = max(1, int(fps // GRID_RATE_HZ))
         self.grid_fps = fps / self.grid_step
