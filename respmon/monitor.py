@@ -38,9 +38,9 @@ class Monitor:
         rate_hz = config.signal.rate_hz
         self.resampler = Resampler(rate_hz)
         r = config.rate
-        self.analyzer = BreathingAnalyzer(rate_hz, r.window_s, r.long_window_s, r.min_quality, r.apnea_min_s,
-                                          source_hz=fps)
         self.front = DepthFrontEnd(config, fps, width) if fps is not None else None
+        self.analyzer = BreathingAnalyzer(rate_hz, r.window_s, r.long_window_s, r.min_quality, r.apnea_min_s,
+                                          source_hz=fps, backfill_hz=None if self.front is None else self.front.grid_fps)
         self.t0: float | None = None
         self.next_second = 1  # window t covers the source up to t seconds
         self.latest_mm: float | None = None
@@ -85,7 +85,7 @@ class Monitor:
             if backfill:  # the chest was elsewhere: its signal starts again from the recent frames
                 self._restart_signal()
                 for ts, value in backfill:
-                    self._feed(ts, value)
+                    self._feed(ts, value, backfill=True)
 
     def _pattern(self, tracking: bool) -> dict:
         """The classifier's view of the last 60 s of signal, once there are 60 s since a restart."""
@@ -131,7 +131,7 @@ class Monitor:
         if result.restart:
             self._restart_signal()
         for ts_frame, value in result.samples:
-            self._feed(ts_frame, value)
+            self._feed(ts_frame, value, result.backfill)
         return lines
 
     def _restart_signal(self) -> None:
@@ -140,9 +140,9 @@ class Monitor:
         self.analyzer.reset()
         self.latest_mm = None
 
-    def _feed(self, t: float, value: float) -> None:
+    def _feed(self, t: float, value: float, backfill: bool = False) -> None:
         for ts, v in self.resampler.feed(t, value):
-            self.analyzer.add(v)
+            self.analyzer.add(v, backfill)
             self.latest_mm = v
             if self.on_sample is not None:
                 self.on_sample(ts, v)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from respmon.signal import rate as rsp
 from respmon.signal.analyzer import BreathingAnalyzer
@@ -91,6 +93,76 @@ def test_no_rate_for_a_stretch_without_breaths_even_where_pauses_cannot_be_judge
     # (10 s here). Noise still passes for a breath now and then (a rate in some seconds).
     seconds = _analyze_each_second(_noisy(60.0, 0.0, seed=seed, total_s=110.0, sigma_mm=1.0))
     assert all(a.rr_bpm is not None for a, _ in seconds[40:60])  # breathing was measured
-    assert all(a.seconds_since_breath is None for a, _ in seconds[60:])
+    # Judged at most now and then (where the noise measured lower), and never as breathing.
+    judged = [a for a, _ in seconds[60:] if a.seconds_since_breath is not None]
+    assert len(judged) <= 0.1 * len(seconds[60:])
+    assert all(a.breathing is False for a, _ in seconds[72:] if a.seconds_since_breath is not None)
     late = [a.rr_bpm is not None for a, _ in seconds[72:]]
     assert sum(late) <= 0.25 * len(late)
+
+
+def _frames_to_samples(frame_values: np.ndarray, fps: float, bin_hz: float) -> np.ndarray:
+    """Means of consecutive frames over 1/bin_hz (the resampler's bins, the front end's grids)."""
+    k = int(round(fps / bin_hz))
+    n = len(frame_values) // k * k
+    return frame_values[:n].reshape(-1, k).mean(axis=1)
+
+
+@settings(max_examples=25, deadline=None, derandomize=True)
+@given(st.integers(0, 10_000), st.floats(0.2, 3.0), st.floats(10.0, 30.0))
+def test_a_backfill_does_not_hide_the_noise_of_a_restarted_signal(seed, frame_sigma_mm, live_s):
+    # A restart begins with the chest stage's backfill: grids averaged over 6 frames at 5 Hz,
+    # interpolated to 10 Hz, whose second differences see a fraction of the noise. Measured over
+    # the buffer, the noise was a third of the live samples' for the first minute after every
+    # restart (matrix traces: 0.2-0.4 mm against 0.8-1.0 mm), and breaths were judged against it.
+    rng = np.random.default_rng(seed)
+    fps, backfill_s = 30.0, 15.0
+    frames = rng.normal(0.0, frame_sigma_mm, int((backfill_s + live_s) * fps))
+    grid = _frames_to_samples(frames[: int(backfill_s * fps)], fps, 5.0)
+    backfill = np.interp(np.arange(0, len(grid) - 1, 0.5), np.arange(len(grid)), grid)
+    live = _frames_to_samples(frames[int(backfill_s * fps):], fps, RATE_HZ)
+    analyzer = BreathingAnalyzer(RATE_HZ, 30.0, 60.0, 0.5, 10.0, source_hz=fps, backfill_hz=5.0)
+    for v in backfill:
+        analyzer.add(v, backfill=True)
+    for v in live:
+        analyzer.add(v)
+    x = np.fromiter(analyzer.samples, dtype=float)
+    truth = frame_sigma_mm / np.sqrt(fps / RATE_HZ)  # a live 10 Hz sample averages 3 frames
+    assert 0.6 * truth <= analyzer.sensor_sigma(x) <= 1.6 * truth  # a MAD of ~100-300 samples
+    # Without telling the backfill apart, the same buffer reads as far quieter once it dominates.
+    if live_s <= 12.0:
+        assert rsp.noise_sigma(x, RATE_HZ, fps) < 0.6 * truth
+
+
+def _slow(after_s: float, depth_share: float, interval_s: float, sigma_mm: float, seed: int,
+          total_s: float = 120.0) -> np.ndarray:
+    """Slow breathing 4 mm deep, from `after_s` at `depth_share` of that depth, plus white noise."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(0, total_s, 1 / RATE_HZ)
+    phase = 2 * np.pi * t / interval_s + rng.uniform(0, 2 * np.pi)
+    depth = np.where(t < after_s, 1.0, depth_share)
+    return 2.0 * depth * np.sin(phase) + rng.normal(0, sigma_mm, len(t))
+
+
+@settings(max_examples=12, deadline=None, derandomize=True)
+@given(st.integers(0, 10_000), st.floats(0.3, 0.5), st.floats(6.0, 10.0), st.floats(0.3, 0.6))
+def test_a_slow_hypopnea_in_noise_is_no_pause(seed, depth_share, interval_s, sigma_mm):
+    # Held-out matrix scenes 500040, 500091 (hypopneas at 6-8 /min under heavy blankets at 2 m)
+    # raised central_apnea: one hypopnea breath lost in the noise made a gap of two intervals
+    # (19 s at 6.4 /min). The effort band's energy over that gap still holds the weak breaths.
+    seconds = _analyze_each_second(_slow(60.0, depth_share, interval_s, sigma_mm, seed))
+    judged = [a for a, _ in seconds[60:] if a.seconds_since_breath is not None]
+    assert judged, "the hypopnea was never judged"
+    assert all(a.breathing is not False for a, _ in seconds[60:])
+
+
+@settings(max_examples=12, deadline=None, derandomize=True)
+@given(st.integers(0, 10_000), st.floats(6.0, 10.0), st.floats(0.3, 0.6))
+def test_a_slow_breather_stopping_in_the_same_noise_is_a_pause(seed, interval_s, sigma_mm):
+    # And stays one: the effort signal's end was padded by turning it about its last sample,
+    # whose noise then made a breath "under way" at the end several times a minute.
+    seconds = _analyze_each_second(_slow(60.0, 0.0, interval_s, sigma_mm, seed))
+    limit_s = max(10.0, 1.5 * interval_s)
+    declared = next((i for i, (a, _) in enumerate(seconds) if i >= 60 and a.breathing is False), None)
+    assert declared is not None and declared <= 60 + limit_s + 4
+    assert all(a.breathing is False for a, _ in seconds[declared + 2:])

@@ -52,6 +52,7 @@ class FrontResult:
 
     samples: list[tuple[float, float]]  # chest displacement (t_s, mm), oldest first
     restart: bool  # the signal starts anew with these samples (after motion, or a new region)
+    backfill: bool = False  # the samples are a new region's recent past, at grid_fps (not frames)
 
 
 class DepthFrontEnd:
@@ -292,7 +293,7 @@ class DepthFrontEnd:
             backfill = self._scene(*grid)
             if backfill is not None:
                 self.last_mm = backfill[-1][1] if backfill else None
-                return FrontResult(backfill, True)
+                return FrontResult(backfill, True, backfill=True)
         if t_s - self.last_motion_t < self.cfg.motion_hold_s:
             return FrontResult([], True)
         if self.region is None:

@@ -17,6 +17,8 @@ MIN_ANALYSIS_S = 8.0  # less signal than this gives no rate
 MIN_CONFIDENT_WINDOWS = 10  # confident seconds before pauses are judged
 AMPLITUDE_MEMORY = 0.1  # EMA weight of each confident window in the reference breath amplitude
 CLASSIFIER_WINDOW_S = 60.0
+# Live samples enough to measure the sensor noise on (a MAD over 20 samples is within about 30 %).
+MIN_LIVE_NOISE_S = 2.0
 
 
 @dataclass
@@ -33,9 +35,13 @@ class BreathingAnalyzer:
     """Keeps the recent 10 Hz breathing signal and judges it once per second."""
 
     def __init__(self, rate_hz: float, window_s: float, long_window_s: float, min_quality: float,
-                 apnea_min_s: float, keep_s: float = CLASSIFIER_WINDOW_S, source_hz: float | None = None):
+                 apnea_min_s: float, keep_s: float = CLASSIFIER_WINDOW_S, source_hz: float | None = None,
+                 backfill_hz: float | None = None):
         self.rate_hz = rate_hz
         self.source_hz = source_hz  # the frame rate the samples come at (None: unknown, or a waveform)
+        # The rate of the samples a restart begins with (the chest stage's backfill, from its
+        # averaged grids): None if they come at source_hz like the rest.
+        self.backfill_hz = backfill_hz
         self.window_n = int(round(window_s * rate_hz))
         self.long_n = int(round(max(long_window_s, window_s) * rate_hz))
         self.min_quality = min_quality
@@ -45,15 +51,37 @@ class BreathingAnalyzer:
         self.reference_amplitude: float | None = None
         self.typical_interval_s: float | None = None
         self.confident_windows = 0  # since the signal (re)started
+        self.added = 0  # samples since the signal (re)started...
+        self.backfilled = 0  # ...of which this many, the first, were backfill
 
     def reset(self) -> None:
         self.samples.clear()
         self.reference_amplitude = None
         self.typical_interval_s = None
         self.confident_windows = 0
+        self.added = self.backfilled = 0
 
-    def add(self, value: float) -> None:
+    def add(self, value: float, backfill: bool = False) -> None:
+        """One sample; backfill: it is from the chest stage's backfill, which only ever begins a
+        (re)started signal."""
         self.samples.append(value)
+        self.added += 1
+        self.backfilled += backfill
+
+    def sensor_sigma(self, x: np.ndarray) -> float:
+        """The sensor noise of the newest len(x) samples (rsp.noise_sigma), from the live samples.
+
+        A backfill is a slower series (the chest stage's averaged grids) interpolated up to
+        rate_hz: its second differences see a fraction of the noise, and a buffer that starts with
+        one would have its noise taken for a third of what the live samples carry. The live
+        samples alone give it once there are MIN_LIVE_NOISE_S of them; until then the backfill,
+        measured at its own rate, does (still low by about 40 %: its interpolated samples do not
+        all fall between two grids as a slow camera's do, which rsp.noise_sigma's rescaling assumes).
+        """
+        live = min(len(x), self.added - self.backfilled)
+        if live >= len(x) - live or live >= MIN_LIVE_NOISE_S * self.rate_hz:
+            return rsp.noise_sigma(x[len(x) - live:], self.rate_hz, self.source_hz)
+        return rsp.noise_sigma(x[:len(x) - live], self.rate_hz, self.backfill_hz or self.source_hz)
 
     @property
     def duration_s(self) -> float:
@@ -63,14 +91,16 @@ class BreathingAnalyzer:
         if self.duration_s < MIN_ANALYSIS_S:
             return Analysis(None, 0.0, None, None)
         x = np.fromiter(self.samples, dtype=float, count=len(self.samples))[-self.long_n:]
-        estimate = rsp.estimate_rate(x[-self.window_n:], self.rate_hz, self.reference_amplitude,
-                                     self.source_hz)
+        short = x[-self.window_n:]
+        estimate = rsp.estimate_rate(short, self.rate_hz, self.reference_amplitude, self.source_hz,
+                                     self.sensor_sigma(short))
         # The whole buffer gives the rate only when the short window cannot: slow breathing
         # leaves too few breaths in it. (Pauses are timed over the whole buffer below.)
         few_breaths = estimate.rate_bpm is None or len(estimate.breaths) < 4
         window_s = min(len(x), self.window_n) / self.rate_hz
         if len(x) > self.window_n and few_breaths:
-            long = rsp.estimate_rate(x, self.rate_hz, self.reference_amplitude, self.source_hz)
+            long = rsp.estimate_rate(x, self.rate_hz, self.reference_amplitude, self.source_hz,
+                                     self.sensor_sigma(x))
             if long.rate_bpm is not None and long.quality >= estimate.quality:
                 estimate, window_s = long, len(x) / self.rate_hz
         confident = estimate.rate_bpm is not None and estimate.quality >= self.min_quality
@@ -83,7 +113,7 @@ class BreathingAnalyzer:
         # make the pause unjudgeable.
         if self.confident_windows >= MIN_CONFIDENT_WINDOWS:
             pause = judge_pause(x, self.rate_hz, self.reference_amplitude, self.typical_interval_s,
-                                self.apnea_min_s, self.source_hz)
+                                self.apnea_min_s, sensor_sigma=self.sensor_sigma(x))
         else:
             pause = NOT_JUDGED
         if confident and pause.breathing is not False:

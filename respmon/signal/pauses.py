@@ -29,8 +29,13 @@ EFFORT_MIN_HIGH_HZ = 0.4  # 24 /min; the heartbeat (45 /min and up) stays above
 # band; real depth noise has more power at the slow end (drift, 1/f), where slow breathing's band
 # lies, so the margin is wider than the rate stage's three.
 EFFORT_NOISE_MARGIN = 4.0
-ENERGY_WINDOW_S = 8.0  # the energy judgement's window (at least two breath intervals)
-ENERGY_FALSE_RATE = 1e-3  # chance that noise alone fills one window with "effort"
+ENERGY_WINDOW_S = 8.0  # the shortest span the energy judgement looks at
+ENERGY_FALSE_RATE = 1e-3  # chance that noise alone fills one span with "effort"
+# The weakest effort the energy judgement counts, as a share of the reference. Lower than
+# EFFORT_FRACTION: it judges signals too noisy for single breaths, where the reference (the rate
+# stage's peak to trough over the whole breathing band) carries noise and harmonics the effort
+# band does not, and a 32 % hypopnea came out at 20 % of it in the effort band (1.1 m, 6 fps).
+ENERGY_EFFORT_FRACTION = 0.15
 
 
 @dataclass(frozen=True)
@@ -53,42 +58,57 @@ def effort_band_hz(typical_interval_s: float, rate_hz: float) -> tuple[float, fl
 
 def effort_signal(x: np.ndarray, rate_hz: float, band_hz: tuple[float, float]) -> np.ndarray:
     """The signal in the effort band (zero phase): breaths at about the rate they had."""
-    return rsp.band_pass(x, rate_hz, *band_hz)
+    # Mirrored at the ends, not turned about the last sample (scipy's default "odd" padding): that
+    # sample's own noise, doubled into the padding, swung the newest effort past the level as a
+    # breath "under way" several times a minute during a flat pause at 0.5 mm of noise.
+    return rsp.band_pass(x, rate_hz, *band_hz, padtype="even")
 
 
-def effort_noise_sigma(x: np.ndarray, rate_hz: float, band_hz: tuple[float, float],
-                       source_hz: float | None = None) -> float:
-    """The part of the signal's white noise that passes the effort band."""
-    return float(rsp.noise_sigma(x, rate_hz, source_hz) * np.sqrt((band_hz[1] - band_hz[0]) / (rate_hz / 2.0)))
+def effort_noise_sigma(sensor_sigma: float, rate_hz: float, band_hz: tuple[float, float]) -> float:
+    """The part of the signal's white noise (rsp.noise_sigma) that passes the effort band."""
+    return float(sensor_sigma * np.sqrt((band_hz[1] - band_hz[0]) / (rate_hz / 2.0)))
 
 
 def judge_pause(x: np.ndarray, rate_hz: float, reference_amplitude: float | None, typical_interval_s: float | None,
-                apnea_min_s: float, source_hz: float | None = None) -> PauseJudgement:
+                apnea_min_s: float, source_hz: float | None = None,
+                sensor_sigma: float | None = None) -> PauseJudgement:
     """Seconds since the last breath at the end of `x`, and whether the breathing goes on.
 
     x: the signal, oldest first, at rate_hz;
     reference_amplitude: peak to trough of recent confident breathing, None if never learnt;
     typical_interval_s: the recent breath interval, None if not known;
-    source_hz: the rate the signal was measured at, if slower than rate_hz (rsp.noise_sigma).
+    source_hz: the rate the signal was measured at, if slower than rate_hz (rsp.noise_sigma);
+    sensor_sigma: the signal's sensor noise, where the caller knows it better than x does.
     A pause is breathing no more once it lasts over apnea_min_s and PAUSE_INTERVALS breath
     intervals. A central apnea is the absence of effort, so breaths are looked for in the effort
     band (around the breathing frequency), as swings of EFFORT_FRACTION of the reference clear of
-    the noise measured in that band: the heartbeat and sensor noise are not effort. Where single
-    breaths of a hypopnea would drown in the noise, the band's energy over a few breaths is judged
-    instead; NOT_JUDGED when even that cannot tell a pause from no signal.
+    the noise measured in that band: the heartbeat and sensor noise are not effort. The band's
+    energy over the span since the last breath is judged too (since_effort_tail): breaths of a
+    hypopnea that drown in the noise one by one still fill it, and where single breaths cannot
+    be told at all it is the only judgement; NOT_JUDGED when even that cannot tell a pause from
+    no signal.
     """
     if reference_amplitude is None or typical_interval_s is None or len(x) < 4 * rate_hz:
         # Breaths were never told apart on this signal: a pause cannot be told from no signal.
         return NOT_JUDGED
     band = effort_band_hz(typical_interval_s, rate_hz)
-    sigma = effort_noise_sigma(x, rate_hz, band, source_hz)
+    if sensor_sigma is None:
+        sensor_sigma = rsp.noise_sigma(x, rate_hz, source_hz)
+    sigma = effort_noise_sigma(sensor_sigma, rate_hz, band)
     effort = effort_signal(x, rate_hz, band)
     limit_s = pause_limit_s(apnea_min_s, typical_interval_s)
+    # Effort shows either way: as single breaths, where the noise leaves a hypopnea's breaths
+    # clear of the level, or as the effort band's energy over a span, which a hypopnea's breaths
+    # too weak to be told one by one still fill.
+    by_energy = since_effort_tail(effort, rate_hz, sigma, band, reference_amplitude,
+                                  max(limit_s, 2.0 * typical_interval_s))
     if EFFORT_NOISE_MARGIN * sigma >= HYPOPNEA_FRACTION * reference_amplitude / 2:
-        since = since_effort_energy(effort, rate_hz, sigma, band, reference_amplitude, typical_interval_s)
+        since = by_energy
     else:
         level = max(EFFORT_FRACTION * reference_amplitude / 2.0, EFFORT_NOISE_MARGIN * sigma)
         since = since_effort(effort, rate_hz, level)
+        if by_energy is not None:
+            since = min(since, by_energy)
     return NOT_JUDGED if since is None else PauseJudgement(since, bool(since <= limit_s))
 
 
@@ -105,40 +125,44 @@ def since_effort(effort: np.ndarray, rate_hz: float, level: float) -> float:
     return end_s if last is None else max(0.0, end_s - last)
 
 
-def since_effort_energy(effort: np.ndarray, rate_hz: float, sigma: float, band_hz: tuple[float, float],
-                        reference_amplitude: float, typical_interval_s: float) -> float | None:
-    """Seconds since the last breathing effort, from the energy of the effort band over a window
-    of ENERGY_WINDOW_S or two breath intervals, for signals too noisy to tell breaths one by one.
+def since_effort_tail(effort: np.ndarray, rate_hz: float, sigma: float, band_hz: tuple[float, float],
+                      reference_amplitude: float, judged_s: float) -> float | None:
+    """Seconds since the last breathing effort: the longest span at the end of the effort signal
+    whose mean square stays that of noise, for signals too noisy to tell breaths one by one.
 
-    A window holds effort when its mean square beats both the noise's (sigma², with a 0.1 %
-    chance of noise alone reaching it over the window's degrees of freedom) and the noise plus the
-    weakest breathing that counts (EFFORT_FRACTION of the reference). None when even a hypopnea
-    (HYPOPNEA_FRACTION) could not beat the noise: the pause cannot be judged.
+    A span of d seconds holds no effort while its mean square stays under both the noise's
+    (sigma², with a 0.1 % chance of noise alone reaching it over the span's degrees of freedom)
+    and the noise plus the weakest breathing that counts (ENERGY_EFFORT_FRACTION of the reference).
+    Spans are judged from ENERGY_WINDOW_S up (a shorter one can fall between two slow breaths, or
+    on a quiet stretch of noise); the answer grows as long as every longer span stays quiet, so
+    it follows the last effort back in time and breaths too weak to be told one by one (a
+    hypopnea) still end it. None when a hypopnea (HYPOPNEA_FRACTION) over judged_s (the pause
+    limit, or two breath intervals if longer) could not beat the noise: the pause cannot be judged.
     """
-    n = int(round(max(ENERGY_WINDOW_S, 2.0 * typical_interval_s) * rate_hz))
-    if len(effort) < 2 * n:
-        return None  # too few windows yet to see breathing stop
-    dof = max(1.0, 2.0 * (band_hz[1] - band_hz[0]) * n / rate_hz)
-    noise_only = sigma**2 * float(stats.chi2.ppf(1.0 - ENERGY_FALSE_RATE, dof)) / dof
-    breath_ms = (reference_amplitude / 2.0) ** 2 / 2.0  # mean square of the reference breathing
-    # A hypopnea's window: its breaths' mean square (steady over two breaths and more) plus noise
-    # that may come out as low as its 0.1 % quantile; it must still beat noise alone.
-    hypopnea_low = HYPOPNEA_FRACTION**2 * breath_ms + sigma**2 * float(stats.chi2.ppf(ENERGY_FALSE_RATE, dof)) / dof
-    if hypopnea_low <= noise_only:
+    n_limit = int(round(judged_s * rate_hz))
+    n_min = int(round(ENERGY_WINDOW_S * rate_hz))
+    if len(effort) < max(n_limit, n_min):
         return None
-    threshold = max(noise_only, sigma**2 + EFFORT_FRACTION**2 * breath_ms)
-    energy = np.convolve(effort**2, np.ones(n) / n, mode="valid")  # window i covers [i, i + n)
-    above = np.flatnonzero(energy >= threshold)
-    end_s = len(effort) / rate_hz
-    if len(above) == 0:
-        return end_s
-    # A window [i, i + n) over breathing that stopped at s holds the share (s - i) / n of it, and
-    # its mean square is about sigma² plus that share of the breathing's:
-    # the last window above the threshold says where in it the breathing stopped (at its end if
-    # it is as full as any).
-    last = above[-1]
-    # The typical window of breathing (a median: a sigh's window is no measure of it).
-    full = float(np.median(energy[above])) - sigma**2
-    share = 1.0 if full <= 0 else min(1.0, max(0.0, (float(energy[last]) - sigma**2) / full))
-    last_s = (last + share * n) / rate_hz
-    return max(0.0, end_s - last_s)
+    width_hz = band_hz[1] - band_hz[0]
+
+    def noise_quantile(n, q):
+        dof = np.maximum(1.0, 2.0 * width_hz * np.asarray(n, dtype=float) / rate_hz)
+        return sigma**2 * stats.chi2.ppf(q, dof) / dof
+
+    breath_ms = (reference_amplitude / 2.0) ** 2 / 2.0
+    hypopnea_low = HYPOPNEA_FRACTION**2 * breath_ms + float(noise_quantile(n_limit, ENERGY_FALSE_RATE))
+    if hypopnea_low <= float(noise_quantile(n_limit, 1.0 - ENERGY_FALSE_RATE)):
+        return None
+    spans = np.arange(n_min, len(effort) + 1)
+    tail_ms = np.cumsum(effort[::-1] ** 2)[spans - 1] / spans
+    threshold = np.maximum(noise_quantile(spans, 1.0 - ENERGY_FALSE_RATE),
+                           sigma**2 + ENERGY_EFFORT_FRACTION**2 * breath_ms)
+    loud = np.flatnonzero(tail_ms >= threshold)
+    if len(loud) == 0:
+        return len(effort) / rate_hz
+    if loud[0] > 0:
+        return float(spans[loud[0] - 1]) / rate_hz
+    # Effort within the shortest span: placed in it by how much of a hypopnea's mean square it
+    # holds (0 s if all of it).
+    share = min(1.0, max(0.0, (float(tail_ms[0]) - sigma**2) / max(breath_ms * HYPOPNEA_FRACTION**2, 1e-12)))
+    return (1.0 - share) * n_min / rate_hz

@@ -77,11 +77,11 @@ def _bandpass(low_hz: float, high_hz: float, rate_hz: float) -> np.ndarray:
     return sps.butter(FILTER_ORDER, [low_hz, high_hz], btype="bandpass", fs=rate_hz, output="sos")
 
 
-def band_pass(samples: np.ndarray, rate_hz: float, low_hz: float, high_hz: float) -> np.ndarray:
+def band_pass(samples: np.ndarray, rate_hz: float, low_hz: float, high_hz: float, padtype: str = "odd") -> np.ndarray:
     """Detrend, then band-pass low_hz to high_hz with zero phase (at least 8 samples)."""
     x = sps.detrend(np.asarray(samples, dtype=float), type="linear")
     padlen = min(len(x) - 1, int(3 * rate_hz / low_hz) // 4)
-    return sps.sosfiltfilt(_bandpass(low_hz, high_hz, rate_hz), x, padlen=padlen)
+    return sps.sosfiltfilt(_bandpass(low_hz, high_hz, rate_hz), x, padtype=padtype, padlen=padlen)
 
 
 def rsp_clean(samples: np.ndarray, rate_hz: float, high_hz: float | None = None) -> np.ndarray:
@@ -293,16 +293,18 @@ def spectral_quality(prominence: float) -> float:
 
 
 def estimate_rate(samples: np.ndarray, rate_hz: float, reference_amplitude: float | None = None,
-                  source_hz: float | None = None) -> RateEstimate:
+                  source_hz: float | None = None, sensor_sigma: float | None = None) -> RateEstimate:
     """The whole chain over one window.
 
     The spectrum finds the dominant breathing frequency first; when it stands out, the band's
     top is lowered to a few times that frequency, which takes most of the noise out of the
     breath-by-breath detection on noisy (distant) signals. When breaths still cannot be told
     apart but the spectral peak is unmistakable, the rate is the spectral one.
+    sensor_sigma: the sensor noise (as noise_sigma gives it) when the caller knows it better than
+    this window's samples do.
     """
     x = np.asarray(samples, dtype=float)
-    sigma_raw = noise_sigma(x, rate_hz, source_hz)
+    sigma_raw = noise_sigma(x, rate_hz, source_hz) if sensor_sigma is None else sensor_sigma
     clean = rsp_clean(x, rate_hz)
     spectral = rsp_spectrum_peak(clean, rate_hz)
     peak_bpm = spectral.rate_bpm
