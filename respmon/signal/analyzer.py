@@ -91,6 +91,7 @@ class BreathingAnalyzer:
         if self.duration_s < MIN_ANALYSIS_S:
             return Analysis(None, 0.0, None, None)
         x = np.fromiter(self.samples, dtype=float, count=len(self.samples))[-self.long_n:]
+        sigma_x = self.sensor_sigma(x)  # the long rate window's and the pause judgement's
         short = x[-self.window_n:]
         estimate = rsp.estimate_rate(short, self.rate_hz, self.reference_amplitude, self.source_hz,
                                      self.sensor_sigma(short))
@@ -99,8 +100,7 @@ class BreathingAnalyzer:
         few_breaths = estimate.rate_bpm is None or len(estimate.breaths) < 4
         window_s = min(len(x), self.window_n) / self.rate_hz
         if len(x) > self.window_n and few_breaths:
-            long = rsp.estimate_rate(x, self.rate_hz, self.reference_amplitude, self.source_hz,
-                                     self.sensor_sigma(x))
+            long = rsp.estimate_rate(x, self.rate_hz, self.reference_amplitude, self.source_hz, sigma_x)
             if long.rate_bpm is not None and long.quality >= estimate.quality:
                 estimate, window_s = long, len(x) / self.rate_hz
         confident = estimate.rate_bpm is not None and estimate.quality >= self.min_quality
@@ -113,7 +113,7 @@ class BreathingAnalyzer:
         # make the pause unjudgeable.
         if self.confident_windows >= MIN_CONFIDENT_WINDOWS:
             pause = judge_pause(x, self.rate_hz, self.reference_amplitude, self.typical_interval_s,
-                                self.apnea_min_s, sensor_sigma=self.sensor_sigma(x))
+                                self.apnea_min_s, sensor_sigma=sigma_x)
         else:
             pause = NOT_JUDGED
         if confident and pause.breathing is not False:
