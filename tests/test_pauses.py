@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from respmon.signal import rate as rsp
 from respmon.signal.analyzer import BreathingAnalyzer
-from respmon.signal.pauses import NOT_JUDGED, judge_pause
+from respmon.signal.pauses import NOT_JUDGED, judge_pause, pause_limit_s
 
 RATE_HZ = 10.0
 
@@ -87,18 +87,38 @@ def test_the_reference_learnt_before_a_pause_is_kept_through_it(seed):
 
 @pytest.mark.parametrize("seed", [11, 12, 13])
 def test_no_rate_for_a_stretch_without_breaths_even_where_pauses_cannot_be_judged(seed):
-    # 1 mm of noise: too much to judge a pause (seconds_since_breath null: the monitor says it
-    # cannot monitor). The rate windows (30 s, 60 s) hold the breaths before the pause for up to
-    # a minute, and gave their rate all along; now a rate needs a breath within the pause limit
-    # (10 s here). Noise still passes for a breath now and then (a rate in some seconds).
-    seconds = _analyze_each_second(_noisy(60.0, 0.0, seed=seed, total_s=110.0, sigma_mm=1.0))
-    assert all(a.rr_bpm is not None for a, _ in seconds[40:60])  # breathing was measured
-    # Judged at most now and then (where the noise measured lower), and never as breathing.
-    judged = [a for a, _ in seconds[60:] if a.seconds_since_breath is not None]
-    assert len(judged) <= 0.1 * len(seconds[60:])
-    assert all(a.breathing is False for a, _ in seconds[72:] if a.seconds_since_breath is not None)
+    # 1.8 mm of noise on 3.8 mm breaths: too much to judge a pause even over the whole window
+    # (seconds_since_breath null: the monitor says it cannot monitor). The rate windows (30 s,
+    # 60 s) hold the breaths before the pause for up to a minute, and gave their rate all along;
+    # now a rate needs a breath within the pause limit (10 s here). Noise still passes for a
+    # breath now and then (a rate in some seconds).
+    seconds = _analyze_each_second(_noisy(60.0, 0.0, seed=seed, total_s=110.0, sigma_mm=1.8))
+    assert sum(a.rr_bpm is not None for a, _ in seconds[40:60]) >= 18  # breathing was measured
+    # Never judged as breathing (judged, if ever, as the pause it is, once its span beats the noise).
+    assert all(a.breathing is not True for a, _ in seconds[72:])
     late = [a.rr_bpm is not None for a, _ in seconds[72:]]
     assert sum(late) <= 0.25 * len(late)
+
+
+@pytest.mark.parametrize("seed", [21, 22, 23, 24])
+def test_a_pause_too_noisy_to_judge_over_the_pause_limit_is_judged_over_its_longer_span(seed):
+    # 1 mm of noise on 3.8 mm breaths: a hypopnea could hide in 10 s of it (the pause limit), not
+    # in 20 s. The pause was "not judged" for as long as it lasted (a far, fast breather's apnea
+    # missed in 9 of the held-out matrix's 10 misses); judged over the quiet span itself, it is an
+    # apnea a few seconds past the limit, while the seconds just after the last breath stay
+    # breathing (effort was seen within the limit).
+    seconds = _analyze_each_second(_noisy(60.0, 0.0, seed=seed, total_s=110.0, sigma_mm=1.0))
+    declared = next((i for i, (a, _) in enumerate(seconds) if i >= 60 and a.breathing is False), None)
+    # A 30 % hypopnea's mean square clears this noise's (0.1 % bounds) over about 22 s of it.
+    assert declared is not None and declared <= 60 + 30
+    assert all(a.breathing is not False for a, _ in seconds[50:60])
+    # From then on never breathing; not judged now and then, where the noise measures higher
+    # (the alert engine says so after the apnea delay), and a rate there only now and then.
+    after = [a for a, _ in seconds[declared:]]
+    assert all(a.breathing is not True for a in after)
+    assert sum(a.rr_bpm is not None for a in after) <= 0.25 * len(after)
+    assert sum(a.breathing is False for a in after) >= 0.8 * len(after)
+    assert all(a.seconds_since_breath >= 10.0 for a in after if a.seconds_since_breath is not None)
 
 
 def _frames_to_samples(frame_values: np.ndarray, fps: float, bin_hz: float) -> np.ndarray:
@@ -160,9 +180,48 @@ def test_a_slow_hypopnea_in_noise_is_no_pause(seed, depth_share, interval_s, sig
 @given(st.integers(0, 10_000), st.floats(6.0, 10.0), st.floats(0.3, 0.6))
 def test_a_slow_breather_stopping_in_the_same_noise_is_a_pause(seed, interval_s, sigma_mm):
     # And stays one: the effort signal's end was padded by turning it about its last sample,
-    # whose noise then made a breath "under way" at the end several times a minute.
+    # whose noise then made a breath "under way" at the end several times a minute. (The last,
+    # cut-off breath, at the noise margin, may be told from the noise only up to a breath
+    # interval after the pause was first declared: until then the judgement may waver.)
     seconds = _analyze_each_second(_slow(60.0, 0.0, interval_s, sigma_mm, seed))
     limit_s = max(10.0, 1.5 * interval_s)
     declared = next((i for i, (a, _) in enumerate(seconds) if i >= 60 and a.breathing is False), None)
     assert declared is not None and declared <= 60 + limit_s + 4
-    assert all(a.breathing is False for a, _ in seconds[declared + 2:])
+    assert all(a.breathing is False for a, _ in seconds[declared + int(np.ceil(interval_s)):])
+
+
+def _stops_at_end_expiration(rate_bpm: float, depth_mm: float, sigma_mm: float, seed: int,
+                             stop_s: float = 90.0, total_s: float = 130.0) -> tuple[np.ndarray, float]:
+    """Breathing that stops at its first trough after stop_s and stays there (a central apnea
+    rests at end-expiration), plus white noise; also the time of the last breath's peak."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(0, total_s, 1 / RATE_HZ)
+    f_hz, phase = rate_bpm / 60.0, rng.uniform(0, 2 * np.pi)
+    cycle = np.floor(stop_s * f_hz + phase / (2 * np.pi) - 0.5) + 0.5  # cycles at the last trough
+    trough_s = (cycle - phase / (2 * np.pi)) / f_hz
+    x = depth_mm / 2 * np.cos(2 * np.pi * f_hz * t + phase)
+    x[t >= trough_s] = -depth_mm / 2
+    return x + rng.normal(0, sigma_mm, len(t)), trough_s - 0.5 / f_hz
+
+
+@settings(max_examples=20, deadline=None, derandomize=True)
+@given(st.integers(0, 10_000), st.floats(6.0, 30.0), st.floats(4.0, 12.0), st.floats(0.02, 0.3))
+def test_an_apnea_is_declared_when_the_pause_limit_after_the_last_breath_is_reached(seed, rate_bpm, depth_mm,
+                                                                                      sigma_mm):
+    # The effort band's energy over the pause sees the chest settle at end-expiration (a step the
+    # band-pass rings on for seconds) as effort; taken as the earlier of the two witnesses, it put
+    # the last "effort" 2-6 s after the last breath and every apnea alarm that much later
+    # (held-out scenes 500014, 500019: 3 s). Where breaths are told one by one, the energy overrules
+    # them only when it disagrees by more than a breath interval.
+    x, last_peak_s = _stops_at_end_expiration(rate_bpm, depth_mm, sigma_mm, seed)
+    analyzer = BreathingAnalyzer(RATE_HZ, 30.0, 60.0, 0.5, 15.0)
+    declared_s = None
+    for i, value in enumerate(x):
+        analyzer.add(value)
+        if (i + 1) % int(RATE_HZ) == 0 and (i + 1) / RATE_HZ > last_peak_s:
+            if analyzer.analyze().breathing is False:
+                declared_s = (i + 1) / RATE_HZ - last_peak_s
+                break
+    limit_s = pause_limit_s(15.0, 60.0 / rate_bpm)
+    assert declared_s is not None, "the apnea was never declared"
+    assert limit_s <= declared_s <= limit_s + 2.0

@@ -29,6 +29,11 @@ EFFORT_MIN_HIGH_HZ = 0.4  # 24 /min; the heartbeat (45 /min and up) stays above
 # band; real depth noise has more power at the slow end (drift, 1/f), where slow breathing's band
 # lies, so the margin is wider than the rate stage's three.
 EFFORT_NOISE_MARGIN = 4.0
+# The breaths time a pause unless the energy puts the last effort more than this many breath
+# intervals from them: its quiet span starts up to 0.55 of an interval after the last breath
+# (the effort band ringing on the chest settling at end-expiration, measured at 6-30 /min), and a
+# breath the breaths missed (a hypopnea's, lost in the noise) ends it nearly an interval later.
+AGREE_INTERVALS = 0.75
 ENERGY_WINDOW_S = 8.0  # the shortest span the energy judgement looks at
 ENERGY_FALSE_RATE = 1e-3  # chance that noise alone fills one span with "effort"
 # The weakest effort the energy judgement counts, as a share of the reference. Lower than
@@ -101,14 +106,16 @@ def judge_pause(x: np.ndarray, rate_hz: float, reference_amplitude: float | None
     # clear of the level, or as the effort band's energy over a span, which a hypopnea's breaths
     # too weak to be told one by one still fill.
     by_energy = since_effort_tail(effort, rate_hz, sigma, band, reference_amplitude,
-                                  max(limit_s, 2.0 * typical_interval_s))
+                                  2.0 * typical_interval_s, limit_s)
     if EFFORT_NOISE_MARGIN * sigma >= HYPOPNEA_FRACTION * reference_amplitude / 2:
         since = by_energy
     else:
         level = max(EFFORT_FRACTION * reference_amplitude / 2.0, EFFORT_NOISE_MARGIN * sigma)
         since = since_effort(effort, rate_hz, level)
-        if by_energy is not None:
-            since = min(since, by_energy)
+        # The breaths time the pause; the energy, a later witness (AGREE_INTERVALS), overrules
+        # them where a breath was missed or a swing of noise passed for one.
+        if by_energy is not None and abs(by_energy - since) > AGREE_INTERVALS * typical_interval_s:
+            since = by_energy
     return NOT_JUDGED if since is None else PauseJudgement(since, bool(since <= limit_s))
 
 
@@ -126,7 +133,7 @@ def since_effort(effort: np.ndarray, rate_hz: float, level: float) -> float:
 
 
 def since_effort_tail(effort: np.ndarray, rate_hz: float, sigma: float, band_hz: tuple[float, float],
-                      reference_amplitude: float, judged_s: float) -> float | None:
+                      reference_amplitude: float, min_judged_s: float, limit_s: float) -> float | None:
     """Seconds since the last breathing effort: the longest span at the end of the effort signal
     whose mean square stays that of noise, for signals too noisy to tell breaths one by one.
 
@@ -136,12 +143,16 @@ def since_effort_tail(effort: np.ndarray, rate_hz: float, sigma: float, band_hz:
     Spans are judged from ENERGY_WINDOW_S up (a shorter one can fall between two slow breaths, or
     on a quiet stretch of noise); the answer grows as long as every longer span stays quiet, so
     it follows the last effort back in time and breaths too weak to be told one by one (a
-    hypopnea) still end it. None when a hypopnea (HYPOPNEA_FRACTION) over judged_s (the pause
-    limit, or two breath intervals if longer) could not beat the noise: the pause cannot be judged.
+    hypopnea) still end it.
+    A quiet span up to limit_s (the pause limit) is breathing whatever the noise: effort was seen
+    just before it. A longer one says no effort only where a hypopnea (HYPOPNEA_FRACTION) over
+    that span, and over min_judged_s (two breath intervals: a whole breath or more), would have
+    beaten the noise; otherwise None: the pause cannot be told from breaths lost in the noise.
+    A far, noisy chest whose pause cannot be judged over the pause limit is so judged a few
+    seconds later, over the longer quiet span, rather than never.
     """
-    n_limit = int(round(judged_s * rate_hz))
     n_min = int(round(ENERGY_WINDOW_S * rate_hz))
-    if len(effort) < max(n_limit, n_min):
+    if len(effort) < max(int(round(limit_s * rate_hz)), n_min):
         return None
     width_hz = band_hz[1] - band_hz[0]
 
@@ -150,19 +161,22 @@ def since_effort_tail(effort: np.ndarray, rate_hz: float, sigma: float, band_hz:
         return sigma**2 * stats.chi2.ppf(q, dof) / dof
 
     breath_ms = (reference_amplitude / 2.0) ** 2 / 2.0
-    hypopnea_low = HYPOPNEA_FRACTION**2 * breath_ms + float(noise_quantile(n_limit, ENERGY_FALSE_RATE))
-    if hypopnea_low <= float(noise_quantile(n_limit, 1.0 - ENERGY_FALSE_RATE)):
-        return None
     spans = np.arange(n_min, len(effort) + 1)
     tail_ms = np.cumsum(effort[::-1] ** 2)[spans - 1] / spans
     threshold = np.maximum(noise_quantile(spans, 1.0 - ENERGY_FALSE_RATE),
                            sigma**2 + ENERGY_EFFORT_FRACTION**2 * breath_ms)
     loud = np.flatnonzero(tail_ms >= threshold)
     if len(loud) == 0:
-        return len(effort) / rate_hz
-    if loud[0] > 0:
-        return float(spans[loud[0] - 1]) / rate_hz
-    # Effort within the shortest span: placed in it by how much of a hypopnea's mean square it
-    # holds (0 s if all of it).
-    share = min(1.0, max(0.0, (float(tail_ms[0]) - sigma**2) / max(breath_ms * HYPOPNEA_FRACTION**2, 1e-12)))
-    return (1.0 - share) * n_min / rate_hz
+        quiet_s = len(effort) / rate_hz
+    elif loud[0] > 0:
+        quiet_s = float(spans[loud[0] - 1]) / rate_hz
+    else:
+        # Effort within the shortest span: placed in it by how much of a hypopnea's mean square it
+        # holds (0 s if all of it).
+        share = min(1.0, max(0.0, (float(tail_ms[0]) - sigma**2) / max(breath_ms * HYPOPNEA_FRACTION**2, 1e-12)))
+        quiet_s = (1.0 - share) * n_min / rate_hz
+    if quiet_s <= limit_s:
+        return quiet_s
+    n_judged = int(round(max(quiet_s, min_judged_s) * rate_hz))
+    hypopnea_low = HYPOPNEA_FRACTION**2 * breath_ms + float(noise_quantile(n_judged, ENERGY_FALSE_RATE))
+    return quiet_s if hypopnea_low > float(noise_quantile(n_judged, 1.0 - ENERGY_FALSE_RATE)) else None
