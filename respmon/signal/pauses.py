@@ -144,12 +144,12 @@ def since_effort_tail(effort: np.ndarray, rate_hz: float, sigma: float, band_hz:
     on a quiet stretch of noise); the answer grows as long as every longer span stays quiet, so
     it follows the last effort back in time and breaths too weak to be told one by one (a
     hypopnea) still end it.
-    A quiet span up to limit_s (the pause limit) is breathing whatever the noise: effort was seen
-    just before it. A longer one says no effort only where a hypopnea (HYPOPNEA_FRACTION) over
-    that span, and over min_judged_s (two breath intervals: a whole breath or more), would have
-    beaten the noise; otherwise None: the pause cannot be told from breaths lost in the noise.
-    A far, noisy chest whose pause cannot be judged over the pause limit is so judged a few
-    seconds later, over the longer quiet span, rather than never.
+    The answer stands only where a hypopnea (HYPOPNEA_FRACTION) over the quiet span, the pause
+    limit and min_judged_s (two breath intervals: a whole breath or more), whichever is longest,
+    would have beaten the noise; otherwise None: the pause cannot be told from breaths lost in
+    the noise. A far, noisy chest whose pause cannot be judged over the pause limit is so judged
+    a few seconds later, over the longer quiet span, rather than never; its shorter quiet spans
+    stay unjudged (the "effort" that ends them may be noise the white-noise sigma understates).
     """
     n_min = int(round(ENERGY_WINDOW_S * rate_hz))
     if len(effort) < max(int(round(limit_s * rate_hz)), n_min):
@@ -175,8 +175,6 @@ def since_effort_tail(effort: np.ndarray, rate_hz: float, sigma: float, band_hz:
         # holds (0 s if all of it).
         share = min(1.0, max(0.0, (float(tail_ms[0]) - sigma**2) / max(breath_ms * HYPOPNEA_FRACTION**2, 1e-12)))
         quiet_s = (1.0 - share) * n_min / rate_hz
-    if quiet_s <= limit_s:
-        return quiet_s
-    n_judged = int(round(max(quiet_s, min_judged_s) * rate_hz))
+    n_judged = int(round(max(quiet_s, limit_s, min_judged_s) * rate_hz))
     hypopnea_low = HYPOPNEA_FRACTION**2 * breath_ms + float(noise_quantile(n_judged, ENERGY_FALSE_RATE))
     return quiet_s if hypopnea_low > float(noise_quantile(n_judged, 1.0 - ENERGY_FALSE_RATE)) else None
