@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -225,3 +227,35 @@ def test_an_apnea_is_declared_when_the_pause_limit_after_the_last_breath_is_reac
     limit_s = pause_limit_s(15.0, 60.0 / rate_bpm)
     assert declared_s is not None, "the apnea was never declared"
     assert limit_s <= declared_s <= limit_s + 2.0
+
+
+def test_one_window_misreading_fast_breathing_as_slow_makes_no_pause(monkeypatch):
+    # Far away a window now and then reads fast breathing at a half or a third of its rate (dev
+    # scenes 100027, 100061, 100066; held-out 500185: 40.7 bpm, then 13.4 bpm for one second).
+    # The pause judgement took that window's interval as the breathing's; its effort band, tuned
+    # to 13 bpm, held none of the 40 bpm breaths, so they made a 40 s "apnea" that no breath could
+    # end (nothing is learnt during a pause). The interval is now the median of the last few
+    # confident windows'.
+    rng = np.random.default_rng(31)
+    t = np.arange(0, 100.0, 1 / RATE_HZ)
+    x = 1.5 * np.sin(2 * np.pi * (40.0 / 60.0) * t) + rng.normal(0, 0.2, len(t))
+    real_estimate = rsp.estimate_rate
+    second = {"now": 0}
+
+    def misread_at_second_40(*args, **kwargs):
+        estimate = real_estimate(*args, **kwargs)
+        if second["now"] == 40 and estimate.rate_bpm is not None:
+            return dataclasses.replace(estimate, rate_bpm=13.4, quality=0.9, from_breaths=True)
+        return estimate
+
+    monkeypatch.setattr(rsp, "estimate_rate", misread_at_second_40)
+    analyzer = BreathingAnalyzer(RATE_HZ, 30.0, 60.0, 0.5, 10.0)
+    states = []
+    for i, value in enumerate(x):
+        analyzer.add(value)
+        if (i + 1) % int(RATE_HZ) == 0:
+            second["now"] = (i + 1) // int(RATE_HZ)
+            states.append(analyzer.analyze().breathing)
+    assert any(s is True for s in states[20:40])  # pauses were judged before the misread
+    assert not any(s is False for s in states), [i for i, s in enumerate(states) if s is False]
+    assert abs(analyzer.typical_interval_s - 1.5) < 0.2

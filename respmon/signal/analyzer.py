@@ -16,6 +16,11 @@ from respmon.signal.pauses import NOT_JUDGED, judge_pause, pause_limit_s
 MIN_ANALYSIS_S = 8.0  # less signal than this gives no rate
 MIN_CONFIDENT_WINDOWS = 10  # confident seconds before pauses are judged
 AMPLITUDE_MEMORY = 0.1  # EMA weight of each confident window in the reference breath amplitude
+# The breath interval the pause judgement works with is the median of the last this many confident
+# windows': far away, a window now and then reads fast breathing at a half or a third of its rate
+# (dev scenes 100027, 100061, 100066 at 1.8-2.1 m), and the effort band tuned to that one reading
+# no longer held the real breaths: a false apnea, and no breath could end it.
+INTERVAL_MEMORY = 5
 CLASSIFIER_WINDOW_S = 60.0
 # Live samples enough to measure the sensor noise on (a MAD over 20 samples is within about 30 %).
 MIN_LIVE_NOISE_S = 2.0
@@ -49,7 +54,8 @@ class BreathingAnalyzer:
         # Kept for the longest reader: the long rate window or the classifier's 60 s.
         self.samples: deque[float] = deque(maxlen=max(self.long_n, int(round(keep_s * rate_hz))))
         self.reference_amplitude: float | None = None
-        self.typical_interval_s: float | None = None
+        self.typical_interval_s: float | None = None  # the median of recent_intervals_s
+        self.recent_intervals_s: deque[float] = deque(maxlen=INTERVAL_MEMORY)
         self.confident_windows = 0  # since the signal (re)started
         self.added = 0  # samples since the signal (re)started...
         self.backfilled = 0  # ...of which this many, the first, were backfill
@@ -58,6 +64,7 @@ class BreathingAnalyzer:
         self.samples.clear()
         self.reference_amplitude = None
         self.typical_interval_s = None
+        self.recent_intervals_s.clear()
         self.confident_windows = 0
         self.added = self.backfilled = 0
 
@@ -138,7 +145,7 @@ class BreathingAnalyzer:
             amplitude = estimate.breath_amplitude
             self.reference_amplitude = amplitude if self.reference_amplitude is None else (
                 (1 - AMPLITUDE_MEMORY) * self.reference_amplitude + AMPLITUDE_MEMORY * amplitude)
-            self.typical_interval_s = 60.0 / estimate.rate_bpm
+            self._learn_interval(60.0 / estimate.rate_bpm)
         elif self.reference_amplitude is not None:
             # Breathing goes on (an unmistakable spectral rate) but breaths are not told apart:
             # a reference learnt on deeper breaths (eupnea before shallow tachypnea) sets the
@@ -147,4 +154,8 @@ class BreathingAnalyzer:
             spread = float(np.percentile(clean, 95) - np.percentile(clean, 5))
             if spread < self.reference_amplitude:
                 self.reference_amplitude += AMPLITUDE_MEMORY * (spread - self.reference_amplitude)
-            self.typical_interval_s = 60.0 / estimate.rate_bpm
+            self._learn_interval(60.0 / estimate.rate_bpm)
+
+    def _learn_interval(self, interval_s: float) -> None:
+        self.recent_intervals_s.append(interval_s)
+        self.typical_interval_s = float(np.median(self.recent_intervals_s))
