@@ -89,8 +89,8 @@ def test_the_reference_learnt_before_a_pause_is_kept_through_it(seed):
 
 @pytest.mark.parametrize("seed", [11, 12, 13])
 def test_no_rate_for_a_stretch_without_breaths_even_where_pauses_cannot_be_judged(seed):
-    # 1.8 mm of noise on 3.8 mm breaths: too much to judge a pause even over the whole window
-    # (seconds_since_breath null: the monitor says it cannot monitor). The rate windows (30 s,
+    # 1.8 mm of noise on 3.8 mm breaths: too much to judge a pause over the pause limit, and
+    # mostly over the whole window (seconds_since_breath null: the monitor says it cannot monitor). The rate windows (30 s,
     # 60 s) hold the breaths before the pause for up to a minute, and gave their rate all along;
     # now a rate needs a breath within the pause limit (10 s here). Noise still passes for a
     # breath now and then (a rate in some seconds).
@@ -107,8 +107,7 @@ def test_a_pause_too_noisy_to_judge_over_the_pause_limit_is_judged_over_its_long
     # 1 mm of noise on 3.8 mm breaths: a hypopnea could hide in 10 s of it (the pause limit), not
     # in 20 s. The pause was "not judged" for as long as it lasted (a far, fast breather's apnea
     # missed in 9 of the held-out matrix's 10 misses); judged over the quiet span itself, it is an
-    # apnea a few seconds past the limit, while the seconds just after the last breath stay
-    # breathing (effort was seen within the limit).
+    # apnea a few seconds past the limit; the seconds just after the last breath are no apnea.
     seconds = _analyze_each_second(_noisy(60.0, 0.0, seed=seed, total_s=110.0, sigma_mm=1.0))
     declared = next((i for i, (a, _) in enumerate(seconds) if i >= 60 and a.breathing is False), None)
     # A 30 % hypopnea's mean square clears this noise's (0.1 % bounds) over about 22 s of it.
@@ -214,7 +213,7 @@ def test_an_apnea_is_declared_when_the_pause_limit_after_the_last_breath_is_reac
     # band-pass rings on for seconds) as effort; taken as the earlier of the two witnesses, it put
     # the last "effort" 2-6 s after the last breath and every apnea alarm that much later
     # (held-out scenes 500014, 500019: 3 s). Where breaths are told one by one, the energy overrules
-    # them only when it disagrees by more than a breath interval.
+    # them only when it disagrees by more than AGREE_INTERVALS of a breath interval.
     x, last_peak_s = _stops_at_end_expiration(rate_bpm, depth_mm, sigma_mm, seed)
     analyzer = BreathingAnalyzer(RATE_HZ, 30.0, 60.0, 0.5, 15.0)
     declared_s = None

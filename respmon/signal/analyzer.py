@@ -54,16 +54,19 @@ class BreathingAnalyzer:
         # Kept for the longest reader: the long rate window or the classifier's 60 s.
         self.samples: deque[float] = deque(maxlen=max(self.long_n, int(round(keep_s * rate_hz))))
         self.reference_amplitude: float | None = None
-        self.typical_interval_s: float | None = None  # the median of recent_intervals_s
         self.recent_intervals_s: deque[float] = deque(maxlen=INTERVAL_MEMORY)
         self.confident_windows = 0  # since the signal (re)started
         self.added = 0  # samples since the signal (re)started...
         self.backfilled = 0  # ...of which this many, the first, were backfill
 
+    @property
+    def typical_interval_s(self) -> float | None:
+        """The breath interval learnt: the median of the last confident windows', None if none."""
+        return float(np.median(self.recent_intervals_s)) if self.recent_intervals_s else None
+
     def reset(self) -> None:
         self.samples.clear()
         self.reference_amplitude = None
-        self.typical_interval_s = None
         self.recent_intervals_s.clear()
         self.confident_windows = 0
         self.added = self.backfilled = 0
@@ -145,7 +148,7 @@ class BreathingAnalyzer:
             amplitude = estimate.breath_amplitude
             self.reference_amplitude = amplitude if self.reference_amplitude is None else (
                 (1 - AMPLITUDE_MEMORY) * self.reference_amplitude + AMPLITUDE_MEMORY * amplitude)
-            self._learn_interval(60.0 / estimate.rate_bpm)
+            self.recent_intervals_s.append(60.0 / estimate.rate_bpm)
         elif self.reference_amplitude is not None:
             # Breathing goes on (an unmistakable spectral rate) but breaths are not told apart:
             # a reference learnt on deeper breaths (eupnea before shallow tachypnea) sets the
@@ -154,8 +157,4 @@ class BreathingAnalyzer:
             spread = float(np.percentile(clean, 95) - np.percentile(clean, 5))
             if spread < self.reference_amplitude:
                 self.reference_amplitude += AMPLITUDE_MEMORY * (spread - self.reference_amplitude)
-            self._learn_interval(60.0 / estimate.rate_bpm)
-
-    def _learn_interval(self, interval_s: float) -> None:
-        self.recent_intervals_s.append(interval_s)
-        self.typical_interval_s = float(np.median(self.recent_intervals_s))
+            self.recent_intervals_s.append(60.0 / estimate.rate_bpm)
