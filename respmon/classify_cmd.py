@@ -14,7 +14,7 @@ from respmon.errors import UsageError
 from respmon.patterns import PATTERNS
 
 # Held-out test sets: seeds that training never uses (train refuses them).
-TEST_SEEDS = {"authors": 2_000_001, "physiological": 2_000_002}
+TEST_SEEDS = {"authors": 2_000_001, "physiological": 2_000_002, "camera": 2_000_003}
 VALIDATION_SEED_OFFSET = 1_000_000
 TEST_PER_CLASS = 300
 
@@ -57,9 +57,10 @@ def run_train(args) -> int:
         raise UsageError(f"--model: folder {out.parent} does not exist")
     if args.plot is not None and args.plot.suffix.lower() not in (".png", ".svg", ".pdf"):
         raise UsageError(f"--plot: {args.plot} must end in .png, .svg or .pdf")
+    scene = load_scene_windows(args.scene_windows) if args.scene_windows is not None else None
     _torch_threads(settings.threads)
     started = time.monotonic()
-    x, y = training_set(per_class, seed)
+    x, y = training_set(per_class, seed, scene_windows=scene)
     x_val, y_val = training_set(max(20, per_class // 10), seed + VALIDATION_SEED_OFFSET, progress=False)
     net, history = train(args.arch, x, y, epochs=epochs, seed=seed, x_val=x_val, y_val=y_val)
     metrics = {}
@@ -69,6 +70,7 @@ def run_train(args) -> int:
     meta = {
         "rate_hz": 10.0, "window_s": 60.0, "normalisation": "z-score per window",
         "seed": seed, "epochs": epochs, "train_per_class_per_mode": per_class,
+        "scene_windows": None if scene is None else {"file": args.scene_windows.name, "windows": int(len(scene[1]))},
         "code_revision": code_revision(), "held_out": metrics,
         "training_wall_s": round(time.monotonic() - started, 1),
         "command": " ".join(["respmon", *sys.argv[1:]]) if sys.argv and sys.argv[0].endswith("respmon") else "",
@@ -83,6 +85,28 @@ def run_train(args) -> int:
     print(json.dumps({"model": str(out), "arch": args.arch, "held_out": metrics,
                       "training_wall_s": meta["training_wall_s"]}))
     return 0
+
+
+def load_scene_windows(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """(windows, class indices) of a file written by bench/extract_scene_windows.py."""
+    from respmon.classify.data import WINDOW_N
+
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            windows, labels = np.asarray(data["windows"]), np.asarray(data["labels"])
+    except FileNotFoundError:
+        raise UsageError(f"--scene-windows: {path} does not exist") from None
+    except (OSError, ValueError, KeyError) as exc:
+        raise UsageError(f"--scene-windows: {path} is not a scene-window file (.npz with windows and labels): "
+                         f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None
+    if windows.ndim != 2 or windows.shape[1] != WINDOW_N or len(labels) != len(windows):
+        raise UsageError(f"--scene-windows: {path}: expected windows of {WINDOW_N} samples and one label each, "
+                         f"got windows {windows.shape} and {labels.shape} labels")
+    if not np.issubdtype(labels.dtype, np.integer) or (labels.size and not 0 <= labels.min() <= labels.max() < len(PATTERNS)):
+        raise UsageError(f"--scene-windows: {path}: labels must be class indices 0..{len(PATTERNS) - 1}")
+    if not np.isfinite(windows).all():
+        raise UsageError(f"--scene-windows: {path}: windows hold NaN or infinite samples")
+    return windows.astype(np.float64), labels.astype(np.int64)
 
 
 def read_signal_rows(path: Path, labels: str | None) -> tuple[list[np.ndarray], np.ndarray | None]:

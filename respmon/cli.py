@@ -152,6 +152,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="training windows per pattern and RSM mode (default: classifier.train_per_class)")
     train.add_argument("--model", type=Path, default=None, metavar="OUT.pt", help="default: ARCH.pt here")
     train.add_argument("--plot", type=Path, default=None, metavar="history.png", help="loss and accuracy per epoch")
+    train.add_argument("--scene-windows", type=Path, default=None, metavar="FILE.npz",
+                       help="also train on windows the pipeline extracted from rendered scenes "
+                            "(bench/extract_scene_windows.py; the shipped model used models/training/scene-windows.npz)")
     _add_config(train)
 
     evaluate = commands.add_parser("evaluate", help="confusion matrix and per-class metrics of a model")

@@ -242,12 +242,14 @@ def _rate(rng: np.random.Generator, pattern: str, rate_bpm: float | None) -> flo
     return float(rate_bpm) if rate_bpm is not None else float(rng.uniform(*RATE_RANGES_BPM[pattern]))
 
 
-def _continuous(rng, pattern, duration_s, rate_bpm, depth_mm) -> _Breaths:
+def _continuous(rng, pattern, duration_s, rate_bpm, depth_mm, breath_cv=None) -> _Breaths:
     period_s = 60.0 / _rate(rng, pattern, rate_bpm)
     base = depth_mm if depth_mm is not None else rng.uniform(*DEPTH_RANGE_MM)
     n = int(np.ceil(duration_s / period_s)) + 1
-    depths = _depths(rng, n, base, rng.uniform(*DEPTH_CV_RANGE))
-    return _train(rng, 0.0, n, period_s, depths, rng.uniform(*PERIOD_CV_RANGE))
+    depth_cv = rng.uniform(*DEPTH_CV_RANGE) if breath_cv is None else breath_cv[1]
+    depths = _depths(rng, n, base, depth_cv)
+    period_cv = rng.uniform(*PERIOD_CV_RANGE) if breath_cv is None else breath_cv[0]
+    return _train(rng, 0.0, n, period_s, depths, period_cv)
 
 
 def _alternating(
@@ -430,8 +432,14 @@ def physiological_components(
     rate_bpm: float | None = None,
     depth_mm: float | None = None,
     artefacts: bool = True,
+    breath_cv: tuple[float, float] | None = None,
 ) -> PhysioComponents:
-    """Like physiological_signal, but also returns each additive component."""
+    """Like physiological_signal, but also returns each additive component.
+
+    breath_cv: (period, depth) coefficients of variation of regular breathing (eupnea, bradypnea,
+    tachypnea) instead of the drawn PERIOD_CV_RANGE / DEPTH_CV_RANGE, e.g. a resting adult's wider
+    ones (sim/camera_signal.py).
+    """
     _check_args(pattern, duration_s, rate_hz, rate_bpm, depth_mm)
     n = int(round(duration_s * rate_hz))
     t_s = np.arange(n) / rate_hz
@@ -447,7 +455,7 @@ def physiological_components(
                                 extra)
 
     if pattern in ("eupnea", "bradypnea", "tachypnea"):
-        breaths = _continuous(rng, pattern, duration_s, rate_bpm, depth_mm)
+        breaths = _continuous(rng, pattern, duration_s, rate_bpm, depth_mm, breath_cv)
     elif pattern == "central_apnea":
         breaths = _central_apnea(rng, duration_s, rate_bpm, depth_mm)
     elif pattern == "biots":

@@ -140,6 +140,25 @@ def test_train_cli_refuses_reserved_seed_and_bad_output(tmp_path):
     assert code == 2 and "must end in .pt" in err
 
 
+def _scene_file(path, **arrays):
+    np.savez(path, **arrays)
+    return path
+
+
+@pytest.mark.parametrize("make, fragment", [
+    (lambda p: p / "missing.npz", "does not exist"),
+    (lambda p: (p / "text.npz").write_text("not numpy") and p / "text.npz", "not a scene-window file"),
+    (lambda p: _scene_file(p / "nolabels.npz", windows=np.zeros((2, 600))), "not a scene-window file"),
+    (lambda p: _scene_file(p / "short.npz", windows=np.zeros((2, 300)), labels=np.zeros(2, int)), "600 samples"),
+    (lambda p: _scene_file(p / "label.npz", windows=np.zeros((2, 600)), labels=np.array([0, 9])), "class indices"),
+    (lambda p: _scene_file(p / "nan.npz", windows=np.full((1, 600), np.nan), labels=np.zeros(1, int)), "NaN"),
+])
+def test_train_cli_refuses_bad_scene_windows(tmp_path, make, fragment):
+    path = make(tmp_path)
+    code, _, err = run_cli("train", "--scene-windows", str(path), "--model", str(tmp_path / "m.pt"))
+    assert code == 2 and len(err.strip().splitlines()) == 1 and fragment in err, err
+
+
 def test_code_revision_names_the_commit_and_a_dirty_tree(tmp_path):
     from respmon.classify.model_io import code_revision
 

@@ -23,6 +23,12 @@ NOISE_AUGMENT_MAX = 0.5
 # two periods long; physiological pause patterns (whose pauses may sit anywhere) are not shifted.
 PHASE_SHIFT_MAX_S = 10.0
 SHIFTABLE_PHYSIOLOGICAL = ("eupnea", "bradypnea", "tachypnea", "noise")
+# Camera windows' depth noise at most this share of the breathing's spread: the rate stage's
+# detection limit (models/README.md, step 5). Beyond it a window shows no pattern at all.
+CAMERA_NOISE_MAX_SHARE = 1.0
+# Each window the pipeline extracted from a rendered scene counts this many times: there are few
+# of them (an hour of rendering gives ~1,500) and they are the nearest thing to the daemon's input.
+SCENE_WINDOW_REPEAT = 3
 
 
 def normalize_windows(windows: np.ndarray) -> np.ndarray:
@@ -52,18 +58,25 @@ def windows_of(samples_10hz: np.ndarray, hop_s: float = WINDOW_S) -> np.ndarray:
     return np.stack([x[s:s + WINDOW_N] for s in starts]) if len(x) >= WINDOW_N else np.empty((0, WINDOW_N))
 
 
-def training_set(per_class_per_mode: int, seed: int, progress: bool = True) -> tuple[np.ndarray, np.ndarray]:
-    """(windows, class indices 0..6): both RSM modes, both releases of the authors' code.
+def training_set(per_class_per_mode: int, seed: int, progress: bool = True,
+                 scene_windows: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(windows, class indices 0..6): both RSM modes, both releases of the authors' code, and
+    RSM signals as a camera would show them; plus, if given, windows the pipeline extracted from
+    rendered scenes (bench/extract_scene_windows.py), repeated SCENE_WINDOW_REPEAT times.
 
     Physiological windows keep their artefacts (wander, motion, sensor noise) and half of them get
     extra white noise, so the classifier sees breathing at camera-like signal-to-noise ratios.
+    Camera windows (sim/camera_signal.py) alternate between the two modes: the chest under a
+    blanket, with heartbeat, sighs, swallows and twitches, and the depth noise of a camera at
+    0.8-2.5 m, capped at CAMERA_NOISE_MAX_SHARE of the breathing's spread; physiological regular
+    breathing there varies from breath to breath as much as a resting adult's.
     """
     from sim.rsm_authors import authors_signal
     from sim.rsm_physiological import physiological_signal
 
     rng = np.random.default_rng(seed)
     windows, labels = [], []
-    bar = Progress("generating training windows", len(PATTERNS) * per_class_per_mode * 2, enabled=progress)
+    bar = Progress("generating training windows", len(PATTERNS) * per_class_per_mode * 3, enabled=progress)
     done = 0
     for index, pattern in enumerate(PATTERNS):
         for k in range(per_class_per_mode):
@@ -82,11 +95,43 @@ def training_set(per_class_per_mode: int, seed: int, progress: bool = True) -> t
                 spread = float(np.percentile(x, 95) - np.percentile(x, 5))
                 x = x + rng.normal(0.0, rng.uniform(0.0, NOISE_AUGMENT_MAX) * spread, len(x))
             windows.append(x)
-            labels += [index, index]
-            done += 2
+            windows.append(camera_window(pattern, rng, "authors" if k % 2 else "physiological",
+                                         "2019" if k % 4 == 1 else "2020"))
+            labels += [index, index, index]
+            done += 3
             bar.update(done)
     bar.close()
+    if scene_windows is not None:
+        scene_x, scene_y = scene_windows
+        windows += list(np.repeat(np.asarray(scene_x, dtype=float), SCENE_WINDOW_REPEAT, axis=0))
+        labels += list(np.repeat(np.asarray(scene_y, dtype=np.int64), SCENE_WINDOW_REPEAT))
     return normalize_windows(np.stack(windows)), np.asarray(labels, dtype=np.int64)
+
+
+def camera_window(pattern: str, rng: np.random.Generator, mode: str, version: str = "2020") -> np.ndarray:
+    """One 60 s window (mm, 10 Hz) of an RSM signal of `mode` as a depth camera shows it."""
+    from sim.camera_signal import CameraSignalKnobs, resting_breath_cv, through_camera
+    from sim.rsm_authors import authors_signal
+    from sim.rsm_physiological import DEPTH_RANGE_MM, physiological_components
+
+    regular = pattern in ("eupnea", "bradypnea", "tachypnea")
+    if mode == "authors":
+        scaled = authors_signal(pattern, rng, duration_s=2 * WINDOW_S, rate_hz=RATE_HZ, version=version)
+        chest_mm = _shifted_window(scaled, rng) * rng.uniform(*DEPTH_RANGE_MM)
+    else:
+        shift = pattern in SHIFTABLE_PHYSIOLOGICAL
+        # Regular breathing varies from breath to breath as a resting adult's does, more than the RSM.
+        parts = physiological_components(pattern, rng, duration_s=WINDOW_S + (PHASE_SHIFT_MAX_S if shift else 0.0),
+                                         rate_hz=RATE_HZ, breath_cv=resting_breath_cv(rng) if regular else None)
+        # Breathing and slow wander; a body motion would restart the pipeline's signal, and the
+        # camera brings its own noise.
+        chest_mm = parts.breathing_mm + parts.wander_mm
+        if pattern == "noise":
+            chest_mm = parts.signal.displacement_mm
+        chest_mm = _shifted_window(chest_mm, rng) if shift else chest_mm
+    knobs = CameraSignalKnobs.draw(rng)
+    cap = None if pattern == "noise" else CAMERA_NOISE_MAX_SHARE
+    return through_camera(chest_mm, knobs, rng, respiratory_events=regular, max_noise_share=cap)
 
 
 def _shifted_window(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -96,7 +141,8 @@ def _shifted_window(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 
 def test_set(per_class: int, seed: int, mode: str) -> tuple[np.ndarray, np.ndarray]:
-    """Held-out windows of one mode ("authors" or "physiological"), no augmentation."""
+    """Held-out windows of one mode, no augmentation: "authors", "physiological", or "camera" (both
+    modes through sim/camera_signal.py, as training's camera windows)."""
     from sim.rsm_authors import authors_signal
     from sim.rsm_physiological import physiological_signal
 
@@ -107,6 +153,9 @@ def test_set(per_class: int, seed: int, mode: str) -> tuple[np.ndarray, np.ndarr
             if mode == "authors":
                 version = "2019" if k % 2 == 0 else "2020"
                 windows.append(authors_signal(pattern, rng, duration_s=WINDOW_S, rate_hz=RATE_HZ, version=version))
+            elif mode == "camera":
+                version = "2019" if k % 4 == 1 else "2020"
+                windows.append(camera_window(pattern, rng, "authors" if k % 2 else "physiological", version))
             else:
                 windows.append(physiological_signal(pattern, rng, duration_s=WINDOW_S, rate_hz=RATE_HZ).displacement_mm)
             labels.append(index)
