@@ -23,9 +23,11 @@ NOISE_AUGMENT_MAX = 0.5
 # two periods long; physiological pause patterns (whose pauses may sit anywhere) are not shifted.
 PHASE_SHIFT_MAX_S = 10.0
 SHIFTABLE_PHYSIOLOGICAL = ("eupnea", "bradypnea", "tachypnea", "noise")
-# Camera windows' depth noise at most this share of the breathing's spread: the rate stage's
-# detection limit (models/README.md, step 5). Beyond it a window shows no pattern at all.
-CAMERA_NOISE_MAX_SHARE = 1.0
+# Camera windows' depth noise at most this share of the breathing's spread, the top of the white
+# augmentation above: where the noise reaches the breathing's own spread a pause no longer shows,
+# and a pause pattern's window then teaches the network that noisy regular breathing is an apnea
+# (a candidate trained with 1.0 read a clean 19 bpm sine as central_apnea: models/README.md, step 6).
+CAMERA_NOISE_MAX_SHARE = NOISE_AUGMENT_MAX
 # Each window the pipeline extracted from a rendered scene counts this many times: there are few
 # of them (an hour of rendering gives ~1,500) and they are the nearest thing to the daemon's input.
 SCENE_WINDOW_REPEAT = 3
