@@ -70,7 +70,11 @@ def _override(config, assignment: str) -> None:
     node, schema = config, SCHEMA
     for section in sections:
         node, schema = getattr(node, section), schema[section]
-    setattr(node, leaf, check_value(schema[leaf], json.loads(text), key))
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError:
+        value = text  # a bare string, such as a model's path
+    setattr(node, leaf, check_value(schema[leaf], value, key))
 
 
 def main() -> int:
