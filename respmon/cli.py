@@ -154,7 +154,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--plot", type=Path, default=None, metavar="history.png", help="loss and accuracy per epoch")
     train.add_argument("--scene-windows", type=Path, default=None, metavar="FILE.npz",
                        help="also train on windows the pipeline extracted from rendered scenes "
-                            "(bench/extract_scene_windows.py; the shipped model used models/training/scene-windows.npz)")
+                            "(bench/extract_scene_windows.py; models/training/scene-windows.npz holds 1,110 from dev scenes)")
     _add_config(train)
 
     evaluate = commands.add_parser("evaluate", help="confusion matrix and per-class metrics of a model")

@@ -60,6 +60,7 @@ def resting_breath_cv(rng: np.random.Generator) -> tuple[float, float]:
 class CameraSignalKnobs:
     distance_m: float
     width_px: int
+    height_px: int
     fps: float
     subpixel_px: float
     correlation_px: float  # in 848-wide pixels, as in sim/sensor.py
@@ -73,10 +74,11 @@ class CameraSignalKnobs:
     def draw(cls, rng: np.random.Generator, distance_range_m: tuple[float, float] = DISTANCE_RANGE_M
              ) -> "CameraSignalKnobs":
         modes = DEPTH_MODES
-        width, _, fps, _ = modes[int(rng.choice(len(modes), p=[m[3] for m in modes]))]
+        width, height, fps, _ = modes[int(rng.choice(len(modes), p=[m[3] for m in modes]))]
         return cls(
             distance_m=float(rng.uniform(*distance_range_m)),
             width_px=int(width),
+            height_px=int(height),
             fps=float(fps),
             subpixel_px=float(rng.uniform(*SUBPIXEL_RANGE_PX)),
             correlation_px=float(rng.uniform(*CORRELATION_RANGE_PX)),
@@ -96,7 +98,7 @@ class CameraSignalKnobs:
 def chest_noise_sigma_mm(knobs: CameraSignalKnobs) -> float:
     """RMS depth noise of one 10 Hz chest-signal sample for these knobs (white)."""
     z_mm = knobs.distance_m * 1000.0
-    focal_px = d4xx_intrinsics(knobs.width_px, knobs.width_px * 9 // 16).fx
+    focal_px = d4xx_intrinsics(knobs.width_px, knobs.height_px).fx
     per_pixel = float(pixel_sigma_mm(np.float32(z_mm), focal_px, knobs.subpixel_px))
     pixel_m = knobs.distance_m / focal_px
     pixels = knobs.region_area_m2 / pixel_m**2

@@ -21,7 +21,7 @@ STILL_BODY = BodyKnobs(cardiac_pp_mm=0.0, heart_rate_bpm=60.0, rr_cv=0.0, sighs_
 
 
 def knobs(**changes) -> CameraSignalKnobs:
-    base = CameraSignalKnobs(distance_m=1.5, width_px=848, fps=30.0, subpixel_px=0.08, correlation_px=1.5,
+    base = CameraSignalKnobs(distance_m=1.5, width_px=848, height_px=480, fps=30.0, subpixel_px=0.08, correlation_px=1.5,
                              frame_offset_share=0.04, jitter_residual_share=0.1, region_area_m2=0.08,
                              breathing_weight=1.0, body=STILL_BODY)
     return dataclasses.replace(base, **changes)
@@ -40,7 +40,7 @@ def test_the_chest_noise_grows_as_the_cube_of_distance(z, width, subpixel, area)
 def test_more_frames_and_more_pixels_mean_less_noise():
     assert chest_noise_sigma_mm(knobs(fps=30.0)) == pytest.approx(chest_noise_sigma_mm(knobs(fps=15.0)) / np.sqrt(2))
     assert chest_noise_sigma_mm(knobs(region_area_m2=0.12)) < chest_noise_sigma_mm(knobs(region_area_m2=0.03))
-    assert chest_noise_sigma_mm(knobs(width_px=848)) < chest_noise_sigma_mm(knobs(width_px=424))
+    assert chest_noise_sigma_mm(knobs(width_px=848)) < chest_noise_sigma_mm(knobs(width_px=424, height_px=240))
 
 
 def test_the_daemon_mode_at_2_m_has_about_a_millimetre_of_noise_per_frame():
@@ -67,7 +67,7 @@ def test_without_body_events_the_camera_adds_its_noise_and_nothing_else(seed, z)
 def test_the_noise_is_capped_at_a_share_of_the_breathing_spread(seed, share):
     t = np.arange(WINDOW_N) / 10.0
     chest = 0.5 * np.sin(2 * np.pi * 0.25 * t)  # shallow breathing, a far camera: noise far above it
-    k = knobs(distance_m=2.5, width_px=424, fps=15.0)
+    k = knobs(distance_m=2.5, width_px=424, height_px=240, fps=15.0)
     assert chest_noise_sigma_mm(k) > 2.0
     out = through_camera(chest, k, np.random.default_rng(seed), max_noise_share=share)
     spread = np.percentile(chest, 95) - np.percentile(chest, 5)

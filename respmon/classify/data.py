@@ -29,7 +29,7 @@ SHIFTABLE_PHYSIOLOGICAL = ("eupnea", "bradypnea", "tachypnea", "noise")
 # (a candidate trained with 1.0 read a clean 19 bpm sine as central_apnea: models/README.md, step 6).
 CAMERA_NOISE_MAX_SHARE = NOISE_AUGMENT_MAX
 # Each window the pipeline extracted from a rendered scene counts this many times: there are few
-# of them (an hour of rendering gives ~1,500) and they are the nearest thing to the daemon's input.
+# of them (70 minutes of rendering gave 1,110) and they are the nearest thing to the daemon's input.
 SCENE_WINDOW_REPEAT = 3
 
 
