@@ -33,10 +33,10 @@ import numpy as np
 from respmon.config import default_config
 from respmon.daemon.bedside import Bedside
 from respmon.monitor import Monitor
-from respmon.patterns import pattern_for_rate
 from respmon.progress import Progress
 from respmon.replay import load_classifier
 from sim.matrix import FPS, HEIGHT, WIDTH, build_scene, draw_scene, frames
+from sim.truth import window_pattern
 
 sys.path.insert(0, str(Path(__file__).parent))
 from eval_alerts import _override  # noqa: E402
@@ -175,19 +175,15 @@ def rate_errors(result: dict) -> tuple[float, list[float], int]:
 
 
 def pattern_hits(result: dict) -> tuple[int, int]:
-    """(right, judged) pattern windows whose 60 s lie inside one segment with a known pattern."""
+    """(right, judged) pattern windows whose 60 s show one pattern by the scene's truth
+    (sim.truth.window_pattern, the rule that labels the classifier's scene training windows);
+    windows closing on a central apnea are the apnea scores' business, not counted here."""
     right = judged = 0
-    for seg in result["segments"]:
-        name = seg["pattern"]
-        if name in ("central_apnea", "motion", "absent"):
-            continue
-        truth = name
-        if name in ("eupnea", "bradypnea", "tachypnea", "hypopnea"):
-            truth = pattern_for_rate(seg["rate_bpm"])
-        for t, _, _, pattern in result["windows"]:
-            if seg["start_s"] + CLASSIFIER_WINDOW_S <= t <= seg["end_s"] and pattern is not None:
-                judged += 1
-                right += pattern == truth
+    for t, _, _, pattern in result["windows"]:
+        truth = window_pattern(result["segments"], float(t), CLASSIFIER_WINDOW_S)
+        if truth is not None and truth != "central_apnea" and pattern is not None:
+            judged += 1
+            right += pattern == truth
     return right, judged
 
 

@@ -10,28 +10,26 @@ recordings (RSP at 100 Hz, quiet adults; no reference rate). What the reference 
 bradypnea alert where the belt's rate is below alerts.bradypnea_below_bpm, a tachypnea alert where
 it is above alerts.tachypnea_above_bpm, in a recording long enough to raise one (the classifier's
 60 s window and alerts.rate_validation_s; the rr-realsense files, about 70 s, are not); nothing
-else. Without a reference rate (NeuroKit2) no alert
-is called for, and a rate alert is listed with the median rate respmon measured so that the reader
-can judge it. The data is read, never tuned on; without it the script says so and exits 0.
+else. Without a reference rate (NeuroKit2) no alert is called for, and a rate alert is listed with
+the median rate respmon measured so that the reader can judge it. The data is read, never tuned on; without it the script says so and exits 0.
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
-import re
 import sys
 from pathlib import Path
 
 from respmon.config import default_config
 from respmon.daemon.bedside import Bedside
 from respmon.replay import load_classifier, replay_waveform, with_alerts
+from respmon.signal.analyzer import CLASSIFIER_WINDOW_S
 
 sys.path.insert(0, str(Path(__file__).parent))
 from eval_alerts import _override  # noqa: E402
 from eval_realdata import DATA, DISPLACEMENT, RR_DIR, belt_rates  # noqa: E402
 
-CLASSIFIER_WINDOW_S = 60.0
 PHYSIOLOGICAL = ("central_apnea", "tachypnea", "bradypnea", "biots", "cheyne_stokes")
 NEUROKIT = (("bio_resting_5min_100hz.csv", "RSP"), ("bio_resting_8min_100hz.csv", "RSP"),
             ("bio_eventrelated_100hz.csv", "RSP"))

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from respmon.classify.data import WINDOW_N
 from respmon.config import default_config
 from respmon.monitor import Monitor
 from respmon.patterns import PATTERNS
@@ -46,11 +47,11 @@ class WindowTap:
 
 
 def run_scene(seed: int) -> dict:
-    spec = draw_scene(seed)
-    camera = default_config().camera
-    scene = build_scene(spec, float(camera.fps))
+    config = default_config()
+    camera = config.camera
+    scene = build_scene(draw_scene(seed), float(camera.fps))
     tap = WindowTap()
-    monitor = Monitor(default_config(), fps=float(camera.fps), width=camera.width, classifier=tap)
+    monitor = Monitor(config, fps=float(camera.fps), width=camera.width, classifier=tap)
     kept_t: list[int] = []
 
     def take(lines):
@@ -102,7 +103,7 @@ def main() -> int:
     results.sort(key=lambda r: r["seed"])
     windows = [w for r in results for w in r["windows"]]
     out = {
-        "windows": np.stack(windows).astype(np.float32) if windows else np.empty((0, 600), np.float32),
+        "windows": np.stack(windows).astype(np.float32) if windows else np.empty((0, WINDOW_N), np.float32),
         "labels": np.asarray([x for r in results for x in r["labels"]], dtype=np.int64),
         "seeds": np.asarray([r["seed"] for r in results for _ in r["windows"]], dtype=np.int64),
         "times_s": np.asarray([x for r in results for x in r["times"]], dtype=np.int64),

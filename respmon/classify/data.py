@@ -125,11 +125,9 @@ def camera_window(pattern: str, rng: np.random.Generator, mode: str, version: st
         # Regular breathing varies from breath to breath as a resting adult's does, more than the RSM.
         parts = physiological_components(pattern, rng, duration_s=WINDOW_S + (PHASE_SHIFT_MAX_S if shift else 0.0),
                                          rate_hz=RATE_HZ, breath_cv=resting_breath_cv(rng) if regular else None)
-        # Breathing and slow wander; a body motion would restart the pipeline's signal, and the
-        # camera brings its own noise.
-        chest_mm = parts.breathing_mm + parts.wander_mm
-        if pattern == "noise":
-            chest_mm = parts.signal.displacement_mm
+        # Breathing and slow wander (a body motion would restart the pipeline's signal, and the
+        # camera brings its own noise); the noise class is all artefact.
+        chest_mm = parts.signal.displacement_mm if pattern == "noise" else parts.breathing_mm + parts.wander_mm
         chest_mm = _shifted_window(chest_mm, rng) if shift else chest_mm
     knobs = CameraSignalKnobs.draw(rng)
     cap = None if pattern == "noise" else CAMERA_NOISE_MAX_SHARE
