@@ -5,6 +5,12 @@ against their truth.
 Run: .venv/bin/python bench/eval_matrix.py --split dev [--count 60] [--jobs 2] [--plot dev.png]
      .venv/bin/python bench/eval_matrix.py --split heldout --count 240    # report only
      .venv/bin/python bench/eval_matrix.py --split heldout --from bench/results/matrix-heldout.json --plot x.png
+     .venv/bin/python bench/eval_matrix.py --split heldout --rescore RESULTS.json --set classifier.model=C.pt
+
+Every scene's result keeps its window lines and the 10 Hz signal the classifier read, so --rescore
+can classify them again with another model and rerun the alert engine in minutes: the stages
+before the classifier never read its answers, so that is what a full run with the model gives
+(tests/test_matrix_rescore.py).
 
 Seeds were split once, before any development: DEV_SEEDS for working on the signal stage and the
 classifier, HELDOUT_SEEDS run only to report. The unit tests use seeds outside both.
@@ -21,6 +27,7 @@ shipped default configuration.
 from __future__ import annotations
 
 import argparse
+import base64
 import json
 import logging
 import multiprocessing
@@ -30,6 +37,7 @@ from pathlib import Path
 
 import numpy as np
 
+from respmon.classify.data import RATE_HZ, WINDOW_N
 from respmon.config import default_config
 from respmon.daemon.bedside import Bedside
 from respmon.monitor import Monitor
@@ -54,6 +62,9 @@ DISTANCE_BANDS_M = ((0.8, 1.25), (1.25, 1.75), (1.75, 2.51))
 CLASSIFIER_WINDOW_S = 60
 PATTERN_ALERTS = ("biots", "cheyne_stokes", "central_apnea")
 RESULTS = Path(__file__).parent / "results"
+# What a scene's result keeps of each Monitor window line: all the alert engine reads, and
+# "classified_to" (where the classifier's window ended in the stream), for --rescore.
+LINE_FIELDS = ("t", "state", "rr_bpm", "quality", "present", "seconds_since_breath", "pattern", "confidence", "probs")
 
 _state: dict = {}
 
@@ -72,31 +83,81 @@ def _init(overrides: list[str], mode: tuple[int, int, float] = (WIDTH, HEIGHT, F
     _state["mode"] = mode
 
 
+class RecordingClassifier:
+    """The classifier as the Monitor calls it, noting where in the scene's signal stream (every
+    10 Hz sample the analyzer was fed, in order) each window it classified ends. The Monitor never
+    reads the classifier's answer back, so a scene's windows can later be classified again by
+    another model (rescore) and come out as a full run with that model would have."""
+
+    def __init__(self, inner, stream: list[float]):
+        self.inner, self.stream, self.version = inner, stream, inner.version
+        self.last_end: int | None = None
+
+    def classify_signal(self, samples: np.ndarray, rate_hz: float) -> np.ndarray:
+        n = len(self.stream)
+        if rate_hz != RATE_HZ or len(samples) != WINDOW_N or not np.array_equal(
+                np.asarray(samples, dtype=np.float32), np.asarray(self.stream[n - len(samples):n], dtype=np.float32)):
+            raise RuntimeError("the classifier's window is not the end of the recorded stream")
+        self.last_end = n
+        return self.inner.classify_signal(samples, rate_hz)
+
+
 def run_scene(seed: int) -> dict:
     """One scene through the monitoring path; what the bench needs of its output and its truth."""
     config, classifier = _state["config"], _state["classifier"]
     spec = draw_scene(seed)
     width, height, fps = _state.get("mode", (WIDTH, HEIGHT, FPS))
     scene = build_scene(spec, fps)
-    monitor = Monitor(config, fps=float(fps), width=width, classifier=classifier)
-    bedside = Bedside(config, classifier.version)
-    windows, onsets, clears = [], [], []
+    stream: list[float] = []
+    recorder = RecordingClassifier(classifier, stream)
+    monitor = Monitor(config, fps=float(fps), width=width, classifier=recorder,
+                      on_sample=lambda _t, v: stream.append(float(np.float32(v))))
+    lines = []
 
-    def take(lines):
-        for line in lines:
-            windows.append([line["t"], line["state"], line["rr_bpm"], line.get("pattern")])
-            for e in bedside.window(line):
-                if e["event"] in ("onset", "clear"):
-                    (onsets if e["event"] == "onset" else clears).append([e["condition"], e["t"]])
+    def take(new_lines):
+        for line in new_lines:
+            ends = recorder.last_end if line.get("probs") is not None else None
+            recorder.last_end = None
+            lines.append({**{k: line.get(k) for k in LINE_FIELDS}, "classified_to": ends})
 
     t_end = 0.0
     for t_s, depth in frames(scene, width, height):
         take(monitor.frame(t_s, depth, 1.0))  # depth in mm
         t_end = t_s
     take(monitor.finish(t_end + 1.0 / fps))
-    return {"spec": spec.as_dict(), "segments": scene.timeline.segments, "events": scene.events,
-            "duration_s": scene.timeline.frame_count / fps, "windows": windows, "onsets": onsets,
-            "clears": clears}
+    result = {"spec": spec.as_dict(), "segments": scene.timeline.segments, "events": scene.events,
+              "duration_s": scene.timeline.frame_count / fps, "lines": lines,
+              "stream_f32": base64.b64encode(np.asarray(stream, dtype="<f4").tobytes()).decode("ascii")}
+    return {**result, **alerts_of(config, classifier.version, lines)}
+
+
+def alerts_of(config, model_version: str, lines: list[dict]) -> dict:
+    """The bedside's alert engine over a scene's window lines: the windows as scored, onsets, clears."""
+    bedside = Bedside(config, model_version)
+    windows, onsets, clears = [], [], []
+    for line in lines:
+        window = {"type": "window", **{k: v for k, v in line.items() if k != "classified_to"}}
+        windows.append([line["t"], line["state"], line["rr_bpm"], line.get("pattern")])
+        for e in bedside.window(window):
+            if e["event"] in ("onset", "clear"):
+                (onsets if e["event"] == "onset" else clears).append([e["condition"], e["t"]])
+    return {"windows": windows, "onsets": onsets, "clears": clears}
+
+
+def rescore_scene(result: dict, config, classifier) -> dict:
+    """A scene's stored windows classified by `classifier` and through the alert engine again:
+    what a full run with that classifier gives (the stages before it do not depend on it)."""
+    from respmon.classify.infer import describe
+
+    stream = np.frombuffer(base64.b64decode(result["stream_f32"]), dtype="<f4").astype(float)
+    lines = [dict(line) for line in result["lines"]]
+    todo = [i for i, line in enumerate(lines) if line["classified_to"] is not None]
+    if todo:
+        batch = np.stack([stream[lines[i]["classified_to"] - WINDOW_N:lines[i]["classified_to"]] for i in todo])
+        probs = classifier.probabilities(batch)
+        for i, p in zip(todo, probs):
+            lines[i].update(describe(p))
+    return {**result, "lines": lines, **alerts_of(config, classifier.version, lines)}
 
 
 # --- scoring (pure: scene results in, figures out) -------------------------------------------------
@@ -341,6 +402,40 @@ def plot(summary: dict, path: Path, split: str) -> None:
     plt.close(fig)
 
 
+def rescore(args) -> int:
+    try:
+        stored = json.loads(args.rescore.read_text())
+        scenes = stored["scenes"]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        print(f"--rescore: {args.rescore}: not a matrix results file ({type(exc).__name__})", file=sys.stderr)
+        return 2
+    if stored.get("overrides"):
+        print(f"--rescore: {args.rescore} was run with --set {stored['overrides']}; its windows are "
+              "rescored with this run's --set only", file=sys.stderr)
+    _init(args.set)
+    config, classifier = _state["config"], _state["classifier"]
+    if any("lines" not in r for r in scenes):
+        print(f"--rescore: {args.rescore} has no stored windows (written before --rescore existed)", file=sys.stderr)
+        return 2
+    bar = Progress("rescoring", len(scenes))
+    results = []
+    for r in scenes:
+        results.append(rescore_scene(r, config, classifier))
+        bar.update(len(results))
+    bar.close()
+    summary = summarise(results, MATRIX_APNEA_DELAY_S)
+    out = args.out or args.rescore.with_name(args.rescore.stem + "-rescored.json")
+    out.write_text(json.dumps({"summary": summary, "overrides": args.set, "mode": stored.get("mode"),
+                               "rescored_from": str(args.rescore), "model": classifier.version,
+                               "scenes": results}) + "\n")
+    print(json.dumps({k: v for k, v in summary.items() if k != "rate_cells"}, indent=1))
+    if args.markdown:
+        print(markdown(summary, args.split))
+    if args.plot is not None:
+        plot(summary, args.plot, args.split)
+    return 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--split", choices=("dev", "heldout"), required=True)
@@ -360,7 +455,12 @@ def main() -> int:
     parser.add_argument("--plot", type=Path, default=None, help="also draw the figures (.png)")
     parser.add_argument("--from", dest="from_json", type=Path, default=None,
                         help="score and plot the scene results of an earlier run instead of running")
+    parser.add_argument("--rescore", type=Path, default=None, metavar="RESULTS.json",
+                        help="classify the stored windows of an earlier run again with the classifier --set "
+                             "names (classifier.model=PATH) and rerun the alert engine: minutes, not hours")
     args = parser.parse_args()
+    if args.rescore is not None:
+        return rescore(args)
     if args.from_json is not None:
         results = json.loads(args.from_json.read_text())["scenes"]
         summary = summarise(results, MATRIX_APNEA_DELAY_S)
