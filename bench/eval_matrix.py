@@ -91,14 +91,14 @@ class RecordingClassifier:
 
     def __init__(self, inner, stream: list[float]):
         self.inner, self.stream, self.version = inner, stream, inner.version
-        self.last_end: int | None = None
+        self.ends: list[int] = []  # one per call, oldest first; a frame may close several windows
 
     def classify_signal(self, samples: np.ndarray, rate_hz: float) -> np.ndarray:
         n = len(self.stream)
         if rate_hz != RATE_HZ or len(samples) != WINDOW_N or not np.array_equal(
                 np.asarray(samples, dtype=np.float32), np.asarray(self.stream[n - len(samples):n], dtype=np.float32)):
             raise RuntimeError("the classifier's window is not the end of the recorded stream")
-        self.last_end = n
+        self.ends.append(n)
         return self.inner.classify_signal(samples, rate_hz)
 
 
@@ -116,9 +116,10 @@ def run_scene(seed: int) -> dict:
 
     def take(new_lines):
         for line in new_lines:
-            ends = recorder.last_end if line.get("probs") is not None else None
-            recorder.last_end = None
+            ends = recorder.ends.pop(0) if line.get("probs") is not None else None
             lines.append({**{k: line.get(k) for k in LINE_FIELDS}, "classified_to": ends})
+        if recorder.ends:
+            raise RuntimeError("a classified window without its line")
 
     t_end = 0.0
     for t_s, depth in frames(scene, width, height):
