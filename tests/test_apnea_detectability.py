@@ -1,0 +1,86 @@
+"""bench/apnea_detectability.py: the physics bound the README's far-apnea figures rest on. Its
+deflections must be what signal-detection theory gives for signals whose powers are known."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import numpy as np
+import scipy.signal as sps
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from respmon.signal import rate as rsp
+
+REPO = Path(__file__).resolve().parent.parent
+RATE_HZ = 10.0
+
+
+def _module():
+    spec = importlib.util.spec_from_file_location("apnea_detectability", REPO / "bench" / "apnea_detectability.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclass looks itself up there
+    spec.loader.exec_module(module)
+    return module
+
+
+det = _module()
+
+
+def noise_bandwidth_hz(band_hz: tuple[float, float], rate_hz: float) -> float:
+    """The effort band's noise-equivalent width: white noise of PSD S leaves S times this much
+    power after the zero-phase band-pass (|H|^4), about 0.7-0.9 of the nominal width."""
+    sos = rsp._bandpass(*band_hz, rate_hz)
+    f, h = sps.sosfreqz(sos, worN=8192, fs=rate_hz)
+    return float(np.trapezoid(np.abs(h) ** 4, f))
+
+
+def _scene(rate_bpm: float, amplitude_mm: float, sigma_mm: float, apnea_s: float, seed: int):
+    """60 s of sine breathing, then apnea_s of white noise alone (noise throughout)."""
+    rng = np.random.default_rng(seed)
+    n_b, n_a = int(60 * RATE_HZ), int(apnea_s * RATE_HZ)
+    t = np.arange(n_b) / RATE_HZ
+    x = np.concatenate([amplitude_mm * np.sin(2 * np.pi * rate_bpm / 60.0 * t), np.zeros(n_a)])
+    return x + rng.normal(0.0, sigma_mm, n_b + n_a), slice(n_b - 300, n_b), slice(n_b, n_b + n_a)
+
+
+@settings(max_examples=12, deadline=None)
+@given(rate_bpm=st.floats(8.0, 40.0), amplitude_mm=st.floats(0.5, 5.0), sigma_mm=st.floats(0.1, 1.5))
+def test_deflections_match_theory_for_a_sine_in_white_noise(rate_bpm, amplitude_mm, sigma_mm):
+    # One apnea's estimates scatter (the PSD near 8 bpm over 58 s: 5th-95th percentile 0.5-1.7x), so
+    # each example averages 16 noise draws: a formula off by a factor shows, the scatter does not
+    # (bounds at about 3.5 sd of that mean).
+    draws = []
+    for seed in range(16):
+        x, breathing, apnea = _scene(rate_bpm, amplitude_mm, sigma_mm, 60.0, seed)
+        draws.append(det.apnea_detectability(x, RATE_HZ, rate_bpm, breathing, apnea, decision_s=15.0))
+    assert all(d is not None for d in draws)
+    psd = 2 * sigma_mm**2 / RATE_HZ  # white noise, one-sided
+    low, high = draws[0].band_hz
+    # the zero-phase band-pass passes less noise than its nominal width: 0.6-1.0 of it
+    width = noise_bandwidth_hz(draws[0].band_hz, RATE_HZ)
+    assert 0.6 * (high - low) < width < high - low
+    band_noise = psd * width
+    p = amplitude_mm**2 / 2  # a sine's power (the band's edges pass it unattenuated)
+    ideal = np.sqrt(2 * 0.09 * p * 15.0 / psd)  # matched filter, hypopnea of 0.3 A, 15 s
+    mean = {name: float(np.mean([getattr(d, name) for d in draws]))
+            for name in ("noise_power_mm2", "noise_psd_mm2_per_hz", "breath_power_mm2", "dprime_ideal")}
+    assert 0.8 < mean["noise_power_mm2"] / band_noise < 1.25
+    assert 0.65 < mean["noise_psd_mm2_per_hz"] / psd < 1.4
+    assert abs(mean["breath_power_mm2"] - p) < 0.1 * p + band_noise
+    assert 0.75 * ideal < mean["dprime_ideal"] < 1.4 * ideal
+
+
+def test_decidable_turns_with_the_noise():
+    x, b, a = _scene(15.0, 3.0, 0.05, 30.0, 1)
+    clean = det.apnea_detectability(x, RATE_HZ, 15.0, b, a, decision_s=15.0)
+    x, b, a = _scene(15.0, 3.0, 2.0, 30.0, 1)
+    noisy = det.apnea_detectability(x, RATE_HZ, 15.0, b, a, decision_s=15.0)
+    assert clean.decidable and not noisy.decidable
+
+
+def test_too_short_an_apnea_is_not_measured():
+    x, b, a = _scene(15.0, 3.0, 0.5, 9.0, 2)
+    assert det.apnea_detectability(x, RATE_HZ, 15.0, b, a, decision_s=15.0) is None
