@@ -33,6 +33,7 @@ PROMINENCE_ZERO, PROMINENCE_FULL = 12.0, 100.0
 ADAPTIVE_HARMONICS = 2.5  # keep the fundamental and its first harmonic, drop the noise above
 ADAPTIVE_MIN_HIGH_HZ = 0.35
 AGREEMENT_FRACTION = 0.1
+MAX_MERGED_BREATHS = 4  # breaths_merged: a hysteresis level up to about four times too high
 MIN_SPECTRAL_CYCLES = 4.0  # a spectral rate needs this many cycles in the window: two swings of
 # a slow random walk look like two breaths, four rarely do
 CONCENTRATION_ZERO, CONCENTRATION_FULL = 0.35, 0.65
@@ -292,6 +293,18 @@ def spectral_quality(prominence: float) -> float:
     return float(min(1.0, np.log(prominence / PROMINENCE_ZERO) / np.log(PROMINENCE_FULL / PROMINENCE_ZERO)))
 
 
+def breaths_merged(breath_bpm: float, peak_bpm: float) -> bool:
+    """Whether breaths counted at breath_bpm are every k-th breath (k >= 2) of breathing whose
+    spectrum peaks at peak_bpm: a hysteresis level set by deeper breaths (or a reference learnt
+    from noise) that only the largest swings clear, on a far, shallow, fast breather. Breathing
+    puts more power at its fundamental than at any harmonic, so a spectral peak at k times the
+    counted rate is the breathing, not a harmonic of it. Up to MAX_MERGED_BREATHS only: a peak
+    further up (a slow breather's heartbeat, 45-72 /min, standing out of a weak signal) is not.
+    """
+    k = round(peak_bpm / breath_bpm)
+    return 2 <= k <= MAX_MERGED_BREATHS and abs(peak_bpm - k * breath_bpm) <= AGREEMENT_FRACTION * peak_bpm
+
+
 def estimate_rate(samples: np.ndarray, rate_hz: float, reference_amplitude: float | None = None,
                   source_hz: float | None = None, sensor_sigma: float | None = None) -> RateEstimate:
     """The whole chain over one window.
@@ -320,7 +333,8 @@ def estimate_rate(samples: np.ndarray, rate_hz: float, reference_amplitude: floa
     quality = (rsp_quality(clean, rate_hz, breaths, sigma) ** 3 * q_concentration) ** 0.25
     rate_bpm = rsp_rate(breaths)
     cycles = peak_bpm * len(x) / (60.0 * rate_hz)
-    if (rate_bpm is None or quality < q_spectral) and q_spectral > 0 and cycles >= MIN_SPECTRAL_CYCLES:
+    merged = rate_bpm is not None and breaths_merged(rate_bpm, peak_bpm)
+    if (rate_bpm is None or quality < q_spectral or merged) and q_spectral > 0 and cycles >= MIN_SPECTRAL_CYCLES:
         agrees = rate_bpm is not None and abs(rate_bpm - peak_bpm) <= AGREEMENT_FRACTION * peak_bpm
         if not agrees:
             amplitude = float(np.median(breaths.amplitude)) if len(breaths) else 0.0
