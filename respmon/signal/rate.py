@@ -34,6 +34,7 @@ ADAPTIVE_HARMONICS = 2.5  # keep the fundamental and its first harmonic, drop th
 ADAPTIVE_MIN_HIGH_HZ = 0.35
 AGREEMENT_FRACTION = 0.1
 MAX_MERGED_BREATHS = 4  # breaths_merged: a hysteresis level up to about four times too high
+MERGED_LINE_RATIO = 0.5  # ...and no line at the counted rate within 3 dB of the peak
 MIN_SPECTRAL_CYCLES = 4.0  # a spectral rate needs this many cycles in the window: two swings of
 # a slow random walk look like two breaths, four rarely do
 CONCENTRATION_ZERO, CONCENTRATION_FULL = 0.35, 0.65
@@ -293,16 +294,33 @@ def spectral_quality(prominence: float) -> float:
     return float(min(1.0, np.log(prominence / PROMINENCE_ZERO) / np.log(PROMINENCE_FULL / PROMINENCE_ZERO)))
 
 
-def breaths_merged(breath_bpm: float, peak_bpm: float) -> bool:
-    """Whether breaths counted at breath_bpm are every k-th breath (k >= 2) of breathing whose
-    spectrum peaks at peak_bpm: a hysteresis level set by deeper breaths (or a reference learnt
-    from noise) that only the largest swings clear, on a far, shallow, fast breather. Breathing
-    puts more power at its fundamental than at any harmonic, so a spectral peak at k times the
-    counted rate is the breathing, not a harmonic of it. Up to MAX_MERGED_BREATHS only: a peak
-    further up (a slow breather's heartbeat, 45-72 /min, standing out of a weak signal) is not.
+def spectral_line_ratio(clean: np.ndarray, rate_hz: float, bpm: float, peak_bpm: float) -> float:
+    """The power of a cleaned window's spectrum at bpm over its power at peak_bpm (each the
+    strongest bin within 15 % of the rate, or the window's resolution)."""
+    n = len(clean)
+    power = np.abs(np.fft.rfft(clean * np.hanning(n), SPECTRUM_POINTS)) ** 2
+    freqs_bpm = np.fft.rfftfreq(SPECTRUM_POINTS, d=1.0 / rate_hz) * 60.0
+
+    def line(at_bpm: float) -> float:
+        half_width = max(0.15 * at_bpm, 1.5 * 60.0 * rate_hz / n)
+        return float(power[np.abs(freqs_bpm - at_bpm) <= half_width].max())
+
+    peak = line(peak_bpm)
+    return line(bpm) / peak if peak > 0 else 1.0
+
+
+def breaths_merged(breath_bpm: float, peak_bpm: float, line_ratio: float) -> bool:
+    """Whether breaths counted at breath_bpm are every k-th breath (k = 2..MAX_MERGED_BREATHS) of
+    breathing whose spectrum peaks at peak_bpm: a hysteresis level set by deeper breaths (or a
+    reference learnt from noise) that only the largest swings clear, on a far, shallow, fast
+    breather. Breathing puts more power at its fundamental than at any harmonic, so the peak is
+    the breathing, provided the counted rate has no line of its own (line_ratio, its power over
+    the peak's, under MERGED_LINE_RATIO): breaths that are real show at their rate, and a peak at
+    3-4 times it is then something else, such as a strong heartbeat (45-72 /min).
     """
     k = round(peak_bpm / breath_bpm)
-    return 2 <= k <= MAX_MERGED_BREATHS and abs(peak_bpm - k * breath_bpm) <= AGREEMENT_FRACTION * peak_bpm
+    return (2 <= k <= MAX_MERGED_BREATHS and abs(peak_bpm - k * breath_bpm) <= AGREEMENT_FRACTION * peak_bpm
+            and line_ratio < MERGED_LINE_RATIO)
 
 
 def estimate_rate(samples: np.ndarray, rate_hz: float, reference_amplitude: float | None = None,
@@ -333,7 +351,8 @@ def estimate_rate(samples: np.ndarray, rate_hz: float, reference_amplitude: floa
     quality = (rsp_quality(clean, rate_hz, breaths, sigma) ** 3 * q_concentration) ** 0.25
     rate_bpm = rsp_rate(breaths)
     cycles = peak_bpm * len(x) / (60.0 * rate_hz)
-    merged = rate_bpm is not None and breaths_merged(rate_bpm, peak_bpm)
+    merged = rate_bpm is not None and q_spectral > 0 and breaths_merged(
+        rate_bpm, peak_bpm, spectral_line_ratio(clean, rate_hz, rate_bpm, peak_bpm))
     if (rate_bpm is None or quality < q_spectral or merged) and q_spectral > 0 and cycles >= MIN_SPECTRAL_CYCLES:
         agrees = rate_bpm is not None and abs(rate_bpm - peak_bpm) <= AGREEMENT_FRACTION * peak_bpm
         if not agrees:
