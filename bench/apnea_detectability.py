@@ -45,6 +45,7 @@ REQUIRED_DPRIME = 2.0 * 2.054
 BREATHING_BEFORE_S = 30.0  # the breathing the apnea is measured against
 RING_S = 2.0  # the effort band's ringing on the last breath, left out of the apnea's noise
 MIN_APNEA_NOISE_S = 8.0  # apneas shorter than this (after the ringing) give no noise figure
+MARK_TOLERANCE = 3  # samples: window marks a second apart land 10 +- 1 samples apart (resampling)
 
 
 @dataclass(frozen=True)
@@ -89,8 +90,11 @@ def apnea_detectability(x: np.ndarray, rate_hz: float, breathing_bpm: float, bre
 
 def psd_at(x: np.ndarray, rate_hz: float, f0_hz: float) -> float:
     """One-sided power spectral density (mm²/Hz) of x around f0_hz: a multitaper estimate (five
-    Slepian tapers, time-bandwidth 3) of the detrended x, averaged over f0 +- max(25 %, the tapers'
-    resolution); about 20 degrees of freedom at the least, so within some 40 % for 10-60 s of x."""
+    Slepian tapers, time-bandwidth 3: each frequency is the average over +- 3 / duration) of the
+    detrended x, averaged over f0 +- 15 % (a hypopnea's breaths spread that much). About 10
+    degrees of freedom: one estimate scatters by 0.5-1.7x. Over a short x the tapers' +- 3 /
+    duration is wide, and where the noise falls steeply with frequency (drift) the estimate at a
+    slow f0 is then too low, its d' too high: at 6-8 bpm over 13 s, by up to about 2x."""
     from scipy.signal.windows import dpss
 
     n = len(x)
@@ -99,7 +103,7 @@ def psd_at(x: np.ndarray, rate_hz: float, f0_hz: float) -> float:
     tapers = dpss(n, 3.0, 5)  # unit energy each
     spectrum = np.mean(np.abs(np.fft.rfft(tapers * y, 8 * n, axis=1)) ** 2, axis=0) * 2.0 / rate_hz
     f = np.fft.rfftfreq(8 * n, 1.0 / rate_hz)
-    half_hz = max(0.25 * f0_hz, 3.0 * rate_hz / n)
+    half_hz = 0.15 * f0_hz
     near = (f >= f0_hz - half_hz) & (f <= f0_hz + half_hz)
     return float(np.mean(spectrum[near]))
 
@@ -109,27 +113,28 @@ def scene_detectability(result: dict, decision_s: float) -> Detectability | None
 
     Stream samples are placed in time by the window lines' `classified_to` (the stream's length
     when the window ending at second t was classified): the stream restarts and backfills after
-    motion, so its index is not a clock.
+    motion, so its index is not a clock. The marks within the measured span must agree on one
+    offset; before the classifier's first mark (it needs 60 s of signal) the stream is taken to
+    run on at 10 Hz, which holds unless it restarted in between (its backfill then stands for
+    the seconds before the restart, so the error is a few seconds at most).
     """
     seg = next((s for s in result["segments"] if s["pattern"] == "central_apnea"), None)
     rate_bpm = result["spec"].get("rate_bpm")
     if seg is None or rate_bpm is None:
         return None
     stream = np.frombuffer(base64.b64decode(result["stream_f32"]), dtype="<f4").astype(float)
-    marks = [(line["t"], line["classified_to"]) for line in result["lines"] if line.get("classified_to")]
     rate_hz = 10.0
-
-    def index(t_s: float) -> int | None:
-        # the mark nearest t, counted back or on by the 10 Hz samples between them
-        if not marks:
-            return None
-        t, n = min(marks, key=lambda m: abs(m[0] - t_s))
-        i = int(round(n + (t_s - t) * rate_hz))
-        return i if 0 <= i <= len(stream) else None
-
-    a0, a1 = index(seg["start_s"]), index(seg["end_s"])
-    b0 = index(seg["start_s"] - BREATHING_BEFORE_S)
-    if a0 is None or a1 is None or b0 is None:
+    t_first, t_last = seg["start_s"] - BREATHING_BEFORE_S, seg["end_s"]
+    marks = [(line["t"], line["classified_to"]) for line in result["lines"] if line.get("classified_to")]
+    span = [(t, n) for t, n in marks if t_first - 1.0 <= t <= t_last + 1.0]
+    if not span:
+        return None
+    offsets = [n - t * rate_hz for t, n in span]
+    if max(offsets) - min(offsets) > MARK_TOLERANCE:
+        return None  # the signal restarted (motion, a new region) inside the span: no one clock
+    offset = float(np.median(offsets))
+    b0, a0, a1 = (int(round(t * rate_hz + offset)) for t in (t_first, seg["start_s"], t_last))
+    if b0 < 0 or a1 > len(stream):
         return None
     return apnea_detectability(stream, rate_hz, rate_bpm, slice(b0, a0), slice(a0, a1), decision_s)
 
@@ -165,11 +170,11 @@ def table(results: list[dict], delay_s: float, slack_s: float, min_apnea_s: floa
 def markdown(t: dict) -> str:
     out = ["| apneas >= 15 s | scenes | alerted | on time (<= delay + 2 s) | later than delay + 5 s |",
            "| --- | --- | --- | --- | --- |"]
+    labels = {"decidable": f"ideal d' >= {t['required_dprime']:.1f}",
+              "not decidable": f"ideal d' < {t['required_dprime']:.1f}", "not measured": "not measured"}
     for name, g in t["groups"].items():
         if g["apneas"]:
-            out.append(f"| {name} (ideal d' {'>=' if name == 'decidable' else '<'} {t['required_dprime']:.1f}) "
-                       if name != "not measured" else "| not measured | ")
-            out[-1] += (f"| {g['apneas']} | {g['alerted']} ({100 * g['alerted'] / g['apneas']:.0f} %) "
+            out.append(f"| {labels[name]} | {g['apneas']} | {g['alerted']} ({100 * g['alerted'] / g['apneas']:.0f} %) "
                         f"| {g['on_time']} ({100 * g['on_time'] / g['apneas']:.0f} %) | {g['later_than_delay_plus_5']} |")
     return "\n".join(out)
 
