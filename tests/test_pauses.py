@@ -258,3 +258,23 @@ def test_one_window_misreading_fast_breathing_as_slow_makes_no_pause(monkeypatch
     assert any(s is True for s in states[20:40])  # pauses were judged before the misread
     assert not any(s is False for s in states), [i for i, s in enumerate(states) if s is False]
     assert abs(analyzer.typical_interval_s - 1.5) < 0.2
+
+
+def test_a_rate_that_doubles_is_not_locked_in_a_pause():
+    # Deep eupnea (13.5 /min, 8 mm) turns into shallow tachypnea (32 /min, 2.5 mm): the breath
+    # interval learnt is eupnea's, its effort band shuts the new breaths out, and a pause teaches
+    # nothing. Before the stale-interval check the state stayed "apnea" to the end (eval_alerts'
+    # tachypnea seed 403: 170 of 180 s); now it must follow the breathing within the 60 s window.
+    fs = 10.0
+    rng = np.random.default_rng(4031)
+    t = np.arange(int(240 * fs)) / fs
+    x = np.where(t < 90, 4.0 * np.sin(2 * np.pi * 13.5 / 60 * t), 1.25 * np.sin(2 * np.pi * 32.0 / 60 * t))
+    x = x + rng.normal(0.0, 0.1, len(t))
+    analyzer = BreathingAnalyzer(fs, 30.0, 60.0, 0.5, 10.0, source_hz=fs)
+    states = []
+    for i, v in enumerate(x):
+        analyzer.add(float(v))
+        if (i + 1) % int(fs) == 0:
+            states.append(analyzer.analyze().breathing)
+    assert all(s is not False for s in states[:90])  # eupnea: no pause
+    assert all(s is not False for s in states[160:])  # tachypnea for over a minute: breathing

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from respmon.signal import rate as rsp
-from respmon.signal.pauses import NOT_JUDGED, judge_pause, pause_limit_s
+from respmon.signal.pauses import NOT_JUDGED, effort_band_hz, judge_pause, pause_limit_s
 
 MIN_ANALYSIS_S = 8.0  # less signal than this gives no rate
 MIN_CONFIDENT_WINDOWS = 10  # confident seconds before pauses are judged
@@ -24,6 +24,14 @@ INTERVAL_MEMORY = 5
 CLASSIFIER_WINDOW_S = 60.0
 # Live samples enough to measure the sensor noise on (a MAD over 20 samples is within about 30 %).
 MIN_LIVE_NOISE_S = 2.0
+# A confident rate below this can be no heartbeat (45-120 /min at rest in bed, sim/body.py), so it
+# may stand against a stale breath interval.
+HEARTBEAT_FLOOR_BPM = 45.0
+
+
+def in_effort_band(rate_bpm: float, typical_interval_s: float, rate_hz: float) -> bool:
+    low_hz, high_hz = effort_band_hz(typical_interval_s, rate_hz)
+    return low_hz <= rate_bpm / 60.0 <= high_hz
 
 
 @dataclass
@@ -124,6 +132,15 @@ class BreathingAnalyzer:
         if self.confident_windows >= MIN_CONFIDENT_WINDOWS:
             pause = judge_pause(x, self.rate_hz, self.reference_amplitude, self.typical_interval_s,
                                 self.apnea_min_s, sensor_sigma=sigma_x)
+            if (pause.breathing is False and confident and estimate.rate_bpm < HEARTBEAT_FLOOR_BPM
+                    and not in_effort_band(estimate.rate_bpm, self.typical_interval_s, self.rate_hz)):
+                # Breathing seen now with confidence at a rate the learnt interval's effort band shuts
+                # out (eupnea turned tachypnea, its breaths under the old reference's hysteresis): the
+                # learnt interval is the stale one, and since a pause teaches nothing it would never
+                # follow. Judged again in the band of that rate, against the same reference: a pause
+                # ends only on effort of the size it always needed. Never at a heart's rate.
+                pause = judge_pause(x, self.rate_hz, self.reference_amplitude, 60.0 / estimate.rate_bpm,
+                                    self.apnea_min_s, sensor_sigma=sigma_x)
         else:
             pause = NOT_JUDGED
         if confident and pause.breathing is not False:
