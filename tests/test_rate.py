@@ -121,7 +121,7 @@ def _uneven_breaths(bpm: float, depth_cv: float, seed: int, seconds: float = 30.
     (50.0, 10.0, 0.1, False),  # k = 5: beyond a hysteresis level a few times too high
 ])
 def test_breaths_merged(peak_bpm, breath_bpm, line_ratio, merged):
-    assert rsp.breaths_merged(breath_bpm, peak_bpm, line_ratio) is merged
+    assert rsp.breaths_merged(breath_bpm, peak_bpm, lambda: line_ratio) is merged
 
 
 def test_spectral_line_ratio_of_two_sines():

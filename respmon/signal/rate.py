@@ -13,6 +13,7 @@ never counts noise riding on a flat apnea.
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -250,6 +251,17 @@ class SpectralPeak:
     concentration: float  # share of the band's power at the peak and its harmonic; 0 if no peak
 
 
+def _hann_spectrum(clean: np.ndarray, rate_hz: float) -> tuple[np.ndarray, np.ndarray]:
+    """(power, frequency in bpm) of a cleaned window, Hann-windowed and zero-padded."""
+    power = np.abs(np.fft.rfft(clean * np.hanning(len(clean)), SPECTRUM_POINTS)) ** 2
+    return power, np.fft.rfftfreq(SPECTRUM_POINTS, d=1.0 / rate_hz) * 60.0
+
+
+def _line_half_width_bpm(bpm: float, rate_hz: float, n: int) -> float:
+    """A spectral line's half-width: 15 % of its rate, never narrower than the window's resolution."""
+    return max(0.15 * bpm, 1.5 * 60.0 * rate_hz / n)
+
+
 def rsp_spectrum_peak(clean: np.ndarray, rate_hz: float) -> SpectralPeak:
     """The strongest breathing-band frequency of a cleaned window, and how much it stands out.
 
@@ -259,15 +271,13 @@ def rsp_spectrum_peak(clean: np.ndarray, rate_hz: float) -> SpectralPeak:
     n = len(clean)
     if n < 16:
         return SpectralPeak(0.0, 0.0, 0.0)
-    power = np.abs(np.fft.rfft(clean * np.hanning(n), SPECTRUM_POINTS)) ** 2
-    freqs_bpm = np.fft.rfftfreq(SPECTRUM_POINTS, d=1.0 / rate_hz) * 60.0
+    power, freqs_bpm = _hann_spectrum(clean, rate_hz)
     band = (freqs_bpm >= SPECTRUM_BAND_BPM[0]) & (freqs_bpm <= SPECTRUM_BAND_BPM[1])
     band_power = power[band]
     median = float(np.median(band_power))
     k = int(np.argmax(band_power))
     peak_bpm = float(freqs_bpm[band][k])
-    # Half-width: 15 % of the rate, but never narrower than the window's spectral resolution.
-    half_width = max(0.15 * peak_bpm, 1.5 * 60.0 * rate_hz / n)
+    half_width = _line_half_width_bpm(peak_bpm, rate_hz, n)
     near = (np.abs(freqs_bpm - peak_bpm) <= half_width) | (np.abs(freqs_bpm - 2 * peak_bpm) <= half_width)
     whole = (freqs_bpm >= 60.0 * BAND_HZ[0]) & (freqs_bpm <= 60.0 * BAND_HZ[1])
     total = float(power[whole].sum())
@@ -296,31 +306,29 @@ def spectral_quality(prominence: float) -> float:
 
 def spectral_line_ratio(clean: np.ndarray, rate_hz: float, bpm: float, peak_bpm: float) -> float:
     """The power of a cleaned window's spectrum at bpm over its power at peak_bpm (each the
-    strongest bin within 15 % of the rate, or the window's resolution)."""
-    n = len(clean)
-    power = np.abs(np.fft.rfft(clean * np.hanning(n), SPECTRUM_POINTS)) ** 2
-    freqs_bpm = np.fft.rfftfreq(SPECTRUM_POINTS, d=1.0 / rate_hz) * 60.0
+    strongest bin within a line's half-width of the rate)."""
+    power, freqs_bpm = _hann_spectrum(clean, rate_hz)
 
     def line(at_bpm: float) -> float:
-        half_width = max(0.15 * at_bpm, 1.5 * 60.0 * rate_hz / n)
-        return float(power[np.abs(freqs_bpm - at_bpm) <= half_width].max())
+        return float(power[np.abs(freqs_bpm - at_bpm) <= _line_half_width_bpm(at_bpm, rate_hz, len(clean))].max())
 
     peak = line(peak_bpm)
     return line(bpm) / peak if peak > 0 else 1.0
 
 
-def breaths_merged(breath_bpm: float, peak_bpm: float, line_ratio: float) -> bool:
+def breaths_merged(breath_bpm: float, peak_bpm: float, line_ratio: Callable[[], float]) -> bool:
     """Whether breaths counted at breath_bpm are every k-th breath (k = 2..MAX_MERGED_BREATHS) of
     breathing whose spectrum peaks at peak_bpm: a hysteresis level set by deeper breaths (or a
     reference learnt from noise) that only the largest swings clear, on a far, shallow, fast
     breather. Breathing puts more power at its fundamental than at any harmonic, so the peak is
     the breathing, provided the counted rate has no line of its own (line_ratio, its power over
     the peak's, under MERGED_LINE_RATIO): breaths that are real show at their rate, and a peak at
-    3-4 times it is then something else, such as a strong heartbeat (45-72 /min).
+    3-4 times it is then something else, such as a strong heartbeat (45-72 /min). line_ratio is
+    called only where the rates are a whole multiple apart: it costs a spectrum.
     """
     k = round(peak_bpm / breath_bpm)
     return (2 <= k <= MAX_MERGED_BREATHS and abs(peak_bpm - k * breath_bpm) <= AGREEMENT_FRACTION * peak_bpm
-            and line_ratio < MERGED_LINE_RATIO)
+            and line_ratio() < MERGED_LINE_RATIO)
 
 
 def estimate_rate(samples: np.ndarray, rate_hz: float, reference_amplitude: float | None = None,
@@ -352,7 +360,7 @@ def estimate_rate(samples: np.ndarray, rate_hz: float, reference_amplitude: floa
     rate_bpm = rsp_rate(breaths)
     cycles = peak_bpm * len(x) / (60.0 * rate_hz)
     merged = rate_bpm is not None and q_spectral > 0 and breaths_merged(
-        rate_bpm, peak_bpm, spectral_line_ratio(clean, rate_hz, rate_bpm, peak_bpm))
+        rate_bpm, peak_bpm, lambda: spectral_line_ratio(clean, rate_hz, rate_bpm, peak_bpm))
     if (rate_bpm is None or quality < q_spectral or merged) and q_spectral > 0 and cycles >= MIN_SPECTRAL_CYCLES:
         agrees = rate_bpm is not None and abs(rate_bpm - peak_bpm) <= AGREEMENT_FRACTION * peak_bpm
         if not agrees:
