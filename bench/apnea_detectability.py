@@ -32,6 +32,7 @@ import argparse
 import base64
 import json
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -139,16 +140,19 @@ def scene_detectability(result: dict, decision_s: float) -> Detectability | None
     return apnea_detectability(stream, rate_hz, rate_bpm, slice(b0, a0), slice(a0, a1), decision_s)
 
 
-def table(results: list[dict], delay_s: float, slack_s: float, min_apnea_s: float) -> dict:
-    """Outcomes of the apneas to alert, split by whether the ideal detector could decide them."""
+def table(results: list[dict], score_apnea: Callable[[dict, float], dict | None], delay_s: float, slack_s: float,
+          limit_s: float) -> dict:
+    """Outcomes of the apneas to alert, split by whether the ideal detector could decide them.
+
+    score_apnea: bench/eval_matrix.py's, which says which apneas must be alerted and when they were.
+    """
     rows = []
     for r in results:
-        seg = next((s for s in r["segments"] if s["pattern"] == "central_apnea"), None)
-        if r["spec"]["kind"] != "apnea" or seg is None or seg["end_s"] - seg["start_s"] < min_apnea_s:
+        score = score_apnea(r, delay_s)
+        if score is None or not score["must_alert"]:
             continue
         det = scene_detectability(r, delay_s)
-        hits = [t for c, t in r["onsets"] if c == "central_apnea" and seg["start_s"] <= t <= seg["end_s"] + 5.0]
-        latency = min(hits) - seg["start_s"] if hits else None
+        latency = score["latency_s"]
         rows.append({"seed": r["spec"]["seed"], "distance_m": r["spec"]["distance_m"],
                      "rate_bpm": r["spec"]["rate_bpm"], "latency_s": latency,
                      "on_time": latency is not None and latency <= delay_s + slack_s,
@@ -162,7 +166,7 @@ def table(results: list[dict], delay_s: float, slack_s: float, min_apnea_s: floa
         mine = [r for r in rows if keep(r)]
         groups[name] = {"apneas": len(mine), "alerted": sum(r["latency_s"] is not None for r in mine),
                         "on_time": sum(r["on_time"] for r in mine),
-                        "later_than_delay_plus_5": sum(r["latency_s"] is not None and r["latency_s"] > delay_s + 5.0
+                        "later_than_delay_plus_5": sum(r["latency_s"] is not None and r["latency_s"] > delay_s + limit_s
                                                        for r in mine)}
     return {"required_dprime": REQUIRED_DPRIME, "decision_s": delay_s, "groups": groups, "scenes": rows}
 
@@ -207,7 +211,7 @@ def plot(t: dict, path: Path) -> None:
 
 def main() -> int:
     sys.path.insert(0, str(Path(__file__).parent))
-    from eval_matrix import MATRIX_APNEA_DELAY_S, MIN_ALERTED_APNEA_S, ONSET_SLACK_S
+    from eval_matrix import MATRIX_APNEA_DELAY_S, ONSET_LIMIT_S, ONSET_SLACK_S, score_apnea
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("results", type=Path, help="a bench/eval_matrix.py results file")
@@ -220,7 +224,7 @@ def main() -> int:
     except (OSError, ValueError, KeyError, TypeError) as e:
         print(f"apnea_detectability: cannot read {args.results}: {e}", file=sys.stderr)
         return 2
-    t = table(results, MATRIX_APNEA_DELAY_S, ONSET_SLACK_S, MIN_ALERTED_APNEA_S)
+    t = table(results, score_apnea, MATRIX_APNEA_DELAY_S, ONSET_SLACK_S, ONSET_LIMIT_S)
     if args.out:
         args.out.write_text(json.dumps(t, indent=1) + "\n")
     print(json.dumps(t["groups"], indent=1))

@@ -3,31 +3,18 @@ deflections must be what signal-detection theory gives for signals whose powers 
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
 import scipy.signal as sps
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from bench_modules import load_bench
 from respmon.signal import rate as rsp
 
-REPO = Path(__file__).resolve().parent.parent
 RATE_HZ = 10.0
 
-
-def _module():
-    spec = importlib.util.spec_from_file_location("apnea_detectability", REPO / "bench" / "apnea_detectability.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # its dataclass looks itself up there
-    spec.loader.exec_module(module)
-    return module
-
-
-det = _module()
+det = load_bench("apnea_detectability")
 
 
 def noise_bandwidth_hz(band_hz: tuple[float, float], rate_hz: float) -> float:
@@ -84,9 +71,10 @@ def test_dprime_is_what_a_matched_filter_achieves():
     quiet = rng.normal(0.0, sigma_mm, (4000, n)) @ template
     hypopnea = (rng.normal(0.0, sigma_mm, (4000, n)) + template) @ template
     measured = (hypopnea.mean() - quiet.mean()) / quiet.std()
-    estimates = [det.apnea_detectability(*_scene(rate_bpm, amplitude_mm, sigma_mm, 60.0, seed)[:1], RATE_HZ,
-                                         rate_bpm, *_scene(rate_bpm, amplitude_mm, sigma_mm, 60.0, seed)[1:],
-                                         decision_s=decision_s).dprime_ideal for seed in range(16)]
+    estimates = []
+    for seed in range(16):
+        x, breathing, apnea = _scene(rate_bpm, amplitude_mm, sigma_mm, 60.0, seed)
+        estimates.append(det.apnea_detectability(x, RATE_HZ, rate_bpm, breathing, apnea, decision_s).dprime_ideal)
     assert 0.85 * measured < np.mean(estimates) < 1.15 * measured
 
 
@@ -126,6 +114,7 @@ def test_scene_result_is_placed_in_time_by_its_marks():
     assert placed.dprime_ideal == pytest.approx(direct.dprime_ideal, rel=1e-6)
     # a restart inside the measured span leaves no single clock: not measured rather than wrong
     assert det.scene_detectability(_result(x, 53.0, 93.0, offset=70, restart_at_s=70.0), decision_s=15.0) is None
-    table = det.table([_result(x, 53.0, 93.0, offset=70)], delay_s=15.0, slack_s=2.0, min_apnea_s=15.0)
+    table = det.table([_result(x, 53.0, 93.0, offset=70)], load_bench("eval_matrix").score_apnea, delay_s=15.0, slack_s=2.0,
+                      limit_s=5.0)
     assert table["groups"]["decidable"] == {"apneas": 1, "alerted": 1, "on_time": 1, "later_than_delay_plus_5": 0}
     assert "| ideal d' >= 4.1 | 1 | 1 (100 %) | 1 (100 %) | 0 |" in det.markdown(table)

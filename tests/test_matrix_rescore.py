@@ -4,7 +4,6 @@ window and alert for alert; otherwise a candidate's matrix figures would not be 
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import subprocess
 import sys
@@ -13,6 +12,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from bench_modules import load_bench
 from respmon.classify.model_io import load_model, save_model
 from sim.matrix import draw_scene
 
@@ -21,11 +21,7 @@ TEST_SEEDS = range(900_000, 900_400)  # neither the matrix's dev nor its held-ou
 
 
 def _eval_matrix():
-    spec = importlib.util.spec_from_file_location("eval_matrix", REPO / "bench" / "eval_matrix.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.path.insert(0, str(REPO / "bench"))
-    spec.loader.exec_module(module)
-    return module
+    return load_bench("eval_matrix")
 
 
 @pytest.fixture(scope="module")
