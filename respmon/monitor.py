@@ -9,7 +9,11 @@ per second out. `Monitor` only wires the stages:
 and feeds two decisions back from the signal to the chest stage (`_chest_feedback`).
 
 Times are seconds of source time (frame timestamps), never wall-clock, so a replay gives the same
-lines however fast it runs.
+lines however fast it runs. A timestamp that is not a time, or the same moment again, is skipped;
+across a gap in the frames (respmon.sources.clock) the signal starts anew and the gap's seconds
+are "lost" windows; a clock that steps back or leaps further than source.stall_s is a
+discontinuity: the Monitor's time goes on from where it was (no second is invented, none is
+waited for), the signal starts anew, and the next window is "lost" with the reason.
 """
 
 from __future__ import annotations
@@ -23,6 +27,14 @@ from respmon.chest.front import DepthFrontEnd, FrameState
 from respmon.signal.analyzer import CLASSIFIER_WINDOW_S, Analysis, BreathingAnalyzer
 from respmon.signal.posture import posture_step
 from respmon.signal.resample import Resampler
+from respmon.sources.clock import MAX_FRAME_GAP_S, judge_source_time
+
+
+def lost_window(t: int, reason: str) -> dict:
+    """The per-second result for a second the source gave nothing usable for."""
+    return {"type": "window", "t": t, "state": "lost", "present": None, "rr_bpm": None, "quality": 0.0,
+            "seconds_since_breath": None, "displacement_mm": None, "pattern": None, "confidence": None,
+            "probs": None, "reason": reason}
 
 
 class Monitor:
@@ -41,16 +53,46 @@ class Monitor:
         self.front = DepthFrontEnd(config, fps, width) if fps is not None else None
         self.analyzer = BreathingAnalyzer(rate_hz, r.window_s, r.long_window_s, r.min_quality, r.apnea_min_s,
                                           source_hz=fps, backfill_hz=None if self.front is None else self.front.grid_fps)
-        self.t0: float | None = None
+        self.t0: float | None = None  # source time of the Monitor's time 0 (moved on a discontinuity)
+        self.last_t: float | None = None  # the Monitor's time of the last usable timestamp
         self.next_second = 1  # window t covers the source up to t seconds
         self.latest_mm: float | None = None
+        self.max_gap_s = config.source.stall_s
+        self.frame_interval_s = 1.0 / fps if fps else 1.0 / rate_hz
+        self.fault: str | None = None  # why the next windows are lost
+        self.skipped_times = 0  # timestamps that were no time, or the same moment again
+        self.discontinuities = 0
 
     def _emit_until(self, t_s: float) -> list[dict]:
         lines = []
         while t_s + 1e-6 >= self.next_second:
-            lines.append(self._window(self.next_second))
+            if self.fault is not None:
+                lines.append(lost_window(self.next_second, self.fault))
+            else:
+                lines.append(self._window(self.next_second))
             self.next_second += 1
+        if lines:
+            self.fault = None
         return lines
+
+    def _clock(self, t_s: float) -> float | None:
+        """The Monitor's time for a source timestamp; None for one to skip (no time, or a repeat)."""
+        last = None if self.last_t is None else self.t0 + self.last_t
+        step = judge_source_time(last, t_s, self.max_gap_s)
+        if step.kind in ("invalid", "repeat"):
+            self.skipped_times += 1
+            return None
+        if self.t0 is None:
+            self.t0 = t_s
+        elif step.kind == "discontinuity":
+            # The time in between is not the patient's: carry on as if this frame came next.
+            self.t0 = t_s - (self.last_t + self.frame_interval_s)
+            self.discontinuities += 1
+        if step.kind in ("gap", "discontinuity"):
+            self._restart_signal()  # nothing is joined across it, nothing measured from before it
+            self.fault = step.reason
+        self.last_t = t_s - self.t0
+        return self.last_t
 
     def _window(self, second: int) -> dict:
         analysis = self.analyzer.analyze()
@@ -112,20 +154,19 @@ class Monitor:
             "region_px": fs.region_px,
         }
 
-    def _relative(self, t_s: float) -> float:
-        if self.t0 is None:
-            self.t0 = t_s
-        return t_s - self.t0
-
     def sample(self, t_s: float, value: float) -> list[dict]:
         """A breathing-signal sample (any units) at source time t_s."""
-        t = self._relative(t_s)
+        t = self._clock(t_s)
+        if t is None:
+            return []
         lines = self._emit_until(t)
         self._feed(t, value)
         return lines
 
     def frame(self, t_s: float, depth_raw: np.ndarray, mm_per_unit: float) -> list[dict]:
-        t = self._relative(t_s)
+        t = self._clock(t_s)
+        if t is None:
+            return []
         lines = self._emit_until(t)
         result = self.front.process(t, depth_raw, mm_per_unit)
         if result.restart:
@@ -156,7 +197,11 @@ class Monitor:
         }
 
     def finish(self, t_end_s: float | None = None) -> list[dict]:
-        """Lines for the seconds completed at the end of the source."""
-        if t_end_s is None or self.t0 is None:
+        """Lines for the seconds completed at the end of the source (t_end_s: when its last frame
+        ends; beyond a frame gap after the last usable timestamp, that one's end is taken)."""
+        if t_end_s is None or self.last_t is None:
             return []
-        return self._emit_until(t_end_s - self.t0)
+        end = t_end_s - self.t0
+        if not np.isfinite(end) or not self.last_t <= end <= self.last_t + MAX_FRAME_GAP_S:
+            end = self.last_t + self.frame_interval_s
+        return self._emit_until(end)

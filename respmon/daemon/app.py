@@ -17,11 +17,11 @@ from pathlib import Path
 from types import SimpleNamespace
 
 from respmon.config import ConfigError, load_config
-from respmon.daemon.bedside import Bedside, lost_window
+from respmon.daemon.bedside import Bedside
 from respmon.daemon.notify import Notifier
 from respmon.errors import UsageError
 from respmon.logs import set_level, setup_logging
-from respmon.monitor import Monitor
+from respmon.monitor import Monitor, lost_window
 
 log = logging.getLogger("respmon.daemon")
 
@@ -127,8 +127,11 @@ class Daemon:
         self.bad_frames = 0
         self.ready_sent = False
         self.last_frame_mono: float | None = None
+        # Liveness is progress, not frames: when the Monitor last wrote a second of source time
+        # (or, for a session that has not written one yet, when its first second was due).
+        self.last_window_mono: float | None = None
         self.lost_reason: str | None = None
-        self.frames_since_ping = 0
+        self.session_published = False  # the current source session has written a window
         self.source_name = "starting"
         self.session_info: dict | None = None
         self.started_mono = time.monotonic()
@@ -162,11 +165,12 @@ class Daemon:
                     self._heartbeat(now)
                     next_heartbeat = now + self.config.publish.heartbeat_interval_s
                 if self.notifier.watchdog_interval_s is not None and now >= next_ping:
-                    # Only while frames arrive: a stalled camera or a wedged reader gets the
-                    # process restarted by systemd, which is also the cure for a stuck librealsense.
-                    if self.frames_since_ping > 0:
+                    # Only while the Monitor writes new seconds of source time: a stalled camera, a
+                    # wedged reader or frames the pipeline cannot use (a frozen clock, every frame
+                    # bad) get the process restarted by systemd, which is also the cure for a stuck
+                    # librealsense.
+                    if self._progressing(now):
                         self.notifier.watchdog()
-                    self.frames_since_ping = 0
                     next_ping = now + self.notifier.watchdog_interval_s
         finally:
             self.notifier.stopping()
@@ -177,14 +181,28 @@ class Daemon:
                                        "frames": self.frame_count})
         return 0
 
+    def _progressing(self, now: float) -> bool:
+        """The Monitor wrote a new second of source time within source.stall_s."""
+        return (self.lost_reason is None and self.session_published
+                and now - self.last_window_mono < self.config.source.stall_s)
+
     def _stalled(self, now: float) -> bool:
+        """Whether monitoring has stopped: no new second of source time for source.stall_s, be it
+        for want of frames or of frames the pipeline can use."""
         if self.lost_reason is not None:
             return True
-        since = self.last_frame_mono if self.last_frame_mono is not None else self.started_mono
-        if now - since >= self.config.source.stall_s:
-            self.lost_reason = f"no frame for {self.config.source.stall_s:g} s"
+        stall_s = self.config.source.stall_s
+        since = self.last_window_mono if self.last_window_mono is not None else self.started_mono
+        if now - since >= stall_s:
+            if self.last_frame_mono is not None and now - self.last_frame_mono < stall_s:
+                skipped = 0 if self.monitor is None else self.monitor.skipped_times
+                self.lost_reason = (f"frames arrive but give no signal for {stall_s:g} s ({self.bad_frames} bad, "
+                                    f"{skipped} without a usable timestamp)")
+            else:
+                self.lost_reason = f"no frame for {stall_s:g} s"
             self.monitor = None  # frames that come back start a new session: no stale windows
-            log.warning("source stalled", extra={"bed": self.config.bed.name, "event": "source.stalled"})
+            log.warning("source stalled: %s", self.lost_reason,
+                        extra={"bed": self.config.bed.name, "event": "source.stalled"})
             return True
         return False
 
@@ -214,6 +232,8 @@ class Daemon:
         self.monitor = Monitor(self.config, fps=float(info["fps"]), width=int(info["width"]),
                                classifier=self.classifier)
         self.offset_t = self.last_t
+        self.session_published = False
+        self.last_window_mono = time.monotonic() + 1.0  # its first second is a second of frames away
         self.source_name = info["source"]
         log.info("source started", extra={"bed": self.config.bed.name, "event": "source.start",
                                           "source": info["source"]})
@@ -224,11 +244,7 @@ class Daemon:
                 return
             self._start_session(self.session_info)
         self.frame_count += 1
-        self.frames_since_ping += 1
         self.last_frame_mono = time.monotonic()
-        if self.lost_reason is not None:
-            log.info("frames again", extra={"bed": self.config.bed.name, "event": "source.back"})
-            self.lost_reason = None
         try:
             windows = self.monitor.frame(frame.timestamp_ms / 1000.0, frame.depth_raw, frame.mm_per_unit)
         except Exception as exc:  # a bad frame costs that frame, never the daemon
@@ -240,6 +256,17 @@ class Daemon:
         if not self.ready_sent:
             self.ready_sent = True
             self.notifier.ready(f"{self.config.bed.name}: first frame from {self.source_name}")
+        if not windows:
+            return
+        if not self.session_published:
+            # Lost seconds may have been written while this session waited for its first second:
+            # its seconds follow them.
+            self.session_published = True
+            self.offset_t = self.last_t - windows[0]["t"] + 1
+        if self.lost_reason is not None:
+            log.info("monitoring again", extra={"bed": self.config.bed.name, "event": "source.back"})
+            self.lost_reason = None
+        self.last_window_mono = time.monotonic()
         for window in windows:
             window["t"] = self.offset_t + window["t"]
             self.last_t = window["t"]

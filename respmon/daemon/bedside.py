@@ -51,9 +51,3 @@ class Bedside:
         if self.publisher is not None:
             self.publisher.close()
 
-
-def lost_window(t: int, reason: str) -> dict:
-    """The per-second result while the source delivers nothing."""
-    return {"type": "window", "t": t, "state": "lost", "present": None, "rr_bpm": None, "quality": 0.0,
-            "seconds_since_breath": None, "displacement_mm": None, "pattern": None, "confidence": None,
-            "probs": None, "reason": reason}
