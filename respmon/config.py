@@ -8,7 +8,9 @@ so a typo in a bedside box's config never silently falls back to a default.
 from __future__ import annotations
 
 import math
+import os
 import re
+import stat
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +23,9 @@ from respmon.errors import UsageError
 from sim.script import parse_script
 
 DEPTH_FPS_MODES = (6, 15, 30, 60, 90)  # the D4xx depth stream's frame rates
+# A config is a page of settings (the shipped one, every key commented, is about 12 KB); one far
+# larger is a mistake or an attack, and parsing it would stall whoever reads it (20 MB: 15 s).
+MAX_CONFIG_BYTES = 256 * 1024
 
 
 @dataclass(frozen=True)
@@ -196,6 +201,9 @@ def _validate(node: yaml.Node, schema: dict[str, Any], path: str, source: str) -
     seen: set[str] = set()
     constructor = yaml.constructor.SafeConstructor()
     for key_node, value_node in node.value:
+        if not isinstance(key_node, yaml.ScalarNode):
+            raise ConfigError(f"{source}:{key_node.start_mark.line + 1}: {path or 'top level'}: "
+                              "keys must be plain names")
         key = key_node.value
         dotted = f"{path}.{key}" if path else str(key)
         at = f"{source}:{key_node.start_mark.line + 1}: {dotted}"
@@ -227,6 +235,8 @@ def default_config() -> SimpleNamespace:
 
 
 def parse_config(text: str, source: str = "<config>") -> SimpleNamespace:
+    if len(text) > MAX_CONFIG_BYTES:
+        raise ConfigError(f"{source}: too large for a config ({len(text)} characters; at most {MAX_CONFIG_BYTES})")
     try:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.YAMLError as exc:
@@ -234,6 +244,8 @@ def parse_config(text: str, source: str = "<config>") -> SimpleNamespace:
         line = f":{mark.line + 1}" if mark is not None else ""
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise ConfigError(f"{source}{line}: not valid YAML: {problem}") from None
+    except RecursionError:
+        raise ConfigError(f"{source}: nested too deeply to be a config") from None
     if root is None:
         return default_config()
     return _namespace(_validate(root, SCHEMA, "", source))
@@ -245,12 +257,31 @@ def load_config(path: str | Path | None) -> SimpleNamespace:
         return default_config()
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        text = _read_regular_file(path, MAX_CONFIG_BYTES).decode("utf-8")
     except FileNotFoundError:
         raise ConfigError(f"{path}: config file not found") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: cannot read config file: {exc}") from None
     return parse_config(text, str(path))
+
+
+def _read_regular_file(path: Path, limit: int) -> bytes:
+    """The bytes of a regular file of at most `limit` bytes. Opened without blocking, so that a
+    fifo or a device in its place is refused rather than waited on or read for ever."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise ConfigError(f"{path}: not a regular file")
+        if info.st_size > limit:
+            raise ConfigError(f"{path}: too large for a config ({info.st_size} bytes; at most {limit})")
+        with os.fdopen(fd, "rb", closefd=False) as f:
+            data = f.read(limit + 1)
+    finally:
+        os.close(fd)
+    if len(data) > limit:
+        raise ConfigError(f"{path}: too large for a config (over {limit} bytes)")
+    return data
 
 
 def schema_keys(schema: dict[str, Any] | None = None, prefix: str = "") -> list[str]:

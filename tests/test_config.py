@@ -77,3 +77,41 @@ def test_in_range_rates_load_as_given(rate):
 def test_out_of_range_rates_are_refused(rate):
     with pytest.raises(ConfigError, match="signal.rate_hz"):
         parse_config(yaml.safe_dump({"signal": {"rate_hz": rate}}))
+
+
+@pytest.mark.parametrize("text, fragment", [
+    ("? [1, 2]\n: 3\n", "top level: keys must be plain names"),  # a complex key: was a TypeError
+    ("signal:\n  ? {a: 1}\n  : 3\n", "<config>:2: signal: keys must be plain names"),
+    ("[" * 3000 + "]" * 3000, "nested too deeply to be a config"),  # was a RecursionError
+    ("bed:\n  name: " + "x" * 300_000 + "\n", "too large for a config"),
+])
+def test_hostile_config_text_is_one_line(text, fragment):
+    with pytest.raises(ConfigError) as caught:
+        parse_config(text)
+    assert fragment in str(caught.value) and "\n" not in str(caught.value)
+
+
+def test_a_config_must_be_a_regular_file_of_a_config_s_size(tmp_path):
+    import os
+
+    fifo = tmp_path / "fifo.yaml"
+    os.mkfifo(fifo)  # reading it would wait for a writer for ever
+    for path, fragment in ((fifo, "not a regular file"), ("/dev/zero", "not a regular file"),
+                           (tmp_path, "not a regular file")):
+        with pytest.raises(ConfigError, match=fragment):
+            load_config(path)
+    big = tmp_path / "big.yaml"
+    big.write_text("# " + "x" * 1_000_000 + "\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match="too large for a config"):
+        load_config(big)
+
+
+def test_run_refuses_a_fifo_config_with_one_line(tmp_path):
+    import os
+
+    from tests.conftest import run_cli
+
+    fifo = tmp_path / "respmon.yaml"
+    os.mkfifo(fifo)
+    code, _, err = run_cli("run", "--config", str(fifo))
+    assert code == 2 and "not a regular file" in err and len(err.strip().splitlines()) == 1

@@ -94,3 +94,35 @@ def test_a_frame_that_breaks_the_pipeline_is_skipped_not_fatal(caplog):
     assert daemon.bad_frames == 1 and daemon.frame_count == 40
     assert "bad frame skipped" in caplog.text
     assert daemon.last_t >= 1  # windows kept coming after the bad frame
+
+
+def test_sighup_with_any_file_keeps_the_daemon_and_its_config(tmp_path, caplog):
+    # A complex YAML key made reload raise a TypeError and the daemon exit while an apnea alert was
+    # active (issue 11). Whatever the file holds now, the running config stays and one line says why.
+    path = tmp_path / "respmon.yaml"
+    path.write_text("alerts:\n  apnea_delay_s: 25\n", encoding="utf-8")
+    from respmon.config import load_config
+
+    daemon = Daemon(load_config(path), path, None, None)
+    for text in ("? [1, 2]\n: 3\n", "[" * 5000 + "]" * 5000, "alerts: {apnea_delay_s: 1e400}\n", "\x00\xff"):
+        path.write_bytes(text.encode("utf-8", "surrogateescape") if isinstance(text, str) else text)
+        caplog.clear()
+        with caplog.at_level(logging.ERROR, logger="respmon.daemon"):
+            daemon.reload()
+        assert daemon.bedside.engine.cfg.apnea_delay_s == 25.0
+        refused = [r for r in caplog.records if "reload refused" in r.getMessage()]
+        assert len(refused) == 1 and "\n" not in refused[0].getMessage()
+
+
+def test_sighup_reads_the_file_off_the_main_loop(tmp_path):
+    path = tmp_path / "respmon.yaml"
+    path.write_text("alerts:\n  apnea_delay_s: 25\n", encoding="utf-8")
+    from respmon.config import load_config
+
+    daemon = Daemon(load_config(path), path, None, None)
+    path.write_text("alerts:\n  apnea_delay_s: 30\n", encoding="utf-8")
+    daemon.request_reload()
+    daemon._reload_step()  # starts the read; the main loop applies it on a later tick
+    daemon.reload_thread.join(timeout=10)
+    daemon._reload_step()
+    assert daemon.bedside.engine.cfg.apnea_delay_s == 30.0

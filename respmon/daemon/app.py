@@ -120,6 +120,10 @@ class Daemon:
         self.frames: queue.Queue = queue.Queue(maxsize=QUEUE_FRAMES)
         self.stop_event = threading.Event()
         self.reload_requested = False
+        # SIGHUP's config is read and checked off the main loop (a slow disk or a large file must
+        # not stall heartbeats and alarms); the main loop applies what comes back.
+        self.reload_results: queue.Queue = queue.Queue()
+        self.reload_thread: threading.Thread | None = None
         self.monitor: Monitor | None = None
         self.offset_t = 0  # daemon seconds before the current source session
         self.last_t = 0  # last second handed to the alert engine
@@ -152,9 +156,7 @@ class Daemon:
         next_heartbeat = next_ping = next_lost = time.monotonic()
         try:
             while not self.stop_event.is_set():
-                if self.reload_requested:
-                    self.reload_requested = False
-                    self.reload()
+                self._reload_step()
                 self._drain()
                 now = time.monotonic()
                 if self._stalled(now) and now >= next_lost:
@@ -284,18 +286,44 @@ class Daemon:
         self.notifier.status(f"{self.config.bed.name}: {state}"
                              + (f", {rate:.1f} bpm" if rate is not None else "") + f"; {alerts}")
 
+    def _reload_step(self) -> None:
+        """Start reading the config for a SIGHUP (one read at a time), apply a finished read."""
+        if self.reload_requested and (self.reload_thread is None or not self.reload_thread.is_alive()):
+            self.reload_requested = False
+            self.reload_thread = threading.Thread(
+                target=lambda: self.reload_results.put(self._read_new_config()), name="reload", daemon=True)
+            self.reload_thread.start()
+        try:
+            new = self.reload_results.get_nowait()
+        except queue.Empty:
+            return
+        self._apply_config(new)
+
     def reload(self) -> None:
+        """Reread the config file and apply it, here and now."""
+        self._apply_config(self._read_new_config())
+
+    def _read_new_config(self) -> SimpleNamespace | None:
+        """The config file as it is now; None, with one log line, where it cannot be used."""
         bed = self.config.bed.name
         if self.config_path is None:
             log.warning("reload: no config file to read (started without --config)",
                         extra={"bed": bed, "event": "config.reload_skipped"})
-            return
+            return None
         try:
-            new = load_config(self.config_path)
+            return load_config(self.config_path)
         except ConfigError as exc:
-            log.error("reload refused, keeping the running config: %s", exc,
-                      extra={"bed": bed, "event": "config.reload_refused"})
+            reason = str(exc)
+        except Exception as exc:  # whatever the file holds, a reload never costs the running daemon
+            reason = f"{self.config_path}: {type(exc).__name__}: {exc}"
+        log.error("reload refused, keeping the running config: %s", reason,
+                  extra={"bed": bed, "event": "config.reload_refused"})
+        return None
+
+    def _apply_config(self, new: SimpleNamespace | None) -> None:
+        if new is None:
             return
+        bed = self.config.bed.name
         needs_restart = [section for section in vars(new)
                          if section not in RELOADABLE and getattr(new, section) != getattr(self.config, section)]
         self.config.alerts = new.alerts
