@@ -3,7 +3,8 @@
 Subscribes first, then asks the snapshot endpoint for the alerts active now (a console started
 after an onset still shows it), then prints live alert events. It says when the publisher's
 heartbeat stops and comes back, when sequence numbers jump (messages were missed) and when the
-publisher restarted (new publisher id: the snapshot is fetched again).
+publisher restarted (new publisher id: the snapshot is fetched again). Every message is checked
+against docs/messages.md (respmon.publish.schema): a malformed one is reported as such and skipped.
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ import time
 from datetime import datetime, timezone
 
 from respmon.config import load_config
-from respmon.publish.zmq_pub import receive, request_snapshot, subscriber
+from respmon.publish.schema import MalformedMessage
+from respmon.publish.zmq_pub import receive_checked, request_snapshot, subscriber
 
 SNAPSHOT_TIMEOUT_S = 2.0
 RECEIVE_TICK_MS = 200
@@ -52,6 +54,7 @@ class Console:
         self.last_heartbeat: float | None = None
         self.silent = False
         self.publishers: set[str] = set()
+        self.last_reconnect = time.monotonic()
 
     def emit(self, record: dict, text: str) -> None:
         self.out.write((json.dumps(record) if self.as_json else text) + "\n")
@@ -105,12 +108,31 @@ class Console:
             self.emit(msg, format_alert(msg))
         return restarted
 
-    def check_heartbeat(self, started: float) -> None:
+    def check_heartbeat(self, started: float) -> bool:
+        """Says when the heartbeat stops; True once per heartbeat_timeout_s of silence (the caller
+        connects afresh: a connection ZeroMQ dropped, e.g. for an oversized message, stays down)."""
         since = time.monotonic() - (self.last_heartbeat if self.last_heartbeat is not None else started)
-        if not self.silent and since > self.heartbeat_timeout_s:
+        if since <= self.heartbeat_timeout_s:
+            return False
+        if not self.silent:
             self.silent = True
             self.notice("heartbeat_lost", f"no heartbeat for {since:.0f} s: the publisher is silent "
                         "(daemon down, network, or box off); alerts cannot arrive", seconds=round(since, 1))
+        now = time.monotonic()
+        if now - self.last_reconnect >= self.heartbeat_timeout_s:
+            self.last_reconnect = now
+            return True
+        return False
+
+
+def _snapshot(console: Console, endpoint: str, bed: str | None) -> None:
+    try:
+        snap = request_snapshot(endpoint, SNAPSHOT_TIMEOUT_S, checked=True)
+    except MalformedMessage as exc:
+        console.notice("malformed_snapshot", f"skipped a malformed snapshot from {endpoint}: {exc}",
+                       endpoint=endpoint, problem=str(exc))
+        return
+    console.snapshot(snap, endpoint, bed)
 
 
 def run(args) -> int:
@@ -119,18 +141,25 @@ def run(args) -> int:
     snapshot_endpoint = args.snapshot_endpoint or config.publish.snapshot_endpoint
     bed = args.bed
     scope = f"{bed}/" if bed else ""
-    sub = subscriber(endpoint, [f"alert/{scope}", f"heartbeat/{scope}"])
+    topics = [f"alert/{scope}", f"heartbeat/{scope}"]
+    sub = subscriber(endpoint, topics)
     console = Console(args.json, config.watch.heartbeat_timeout_s)
     started = time.monotonic()
     deadline = started + args.for_s if args.for_s is not None else None
     try:
-        console.snapshot(request_snapshot(snapshot_endpoint, SNAPSHOT_TIMEOUT_S), snapshot_endpoint, bed)
+        _snapshot(console, snapshot_endpoint, bed)
         while deadline is None or time.monotonic() < deadline:
-            got = receive(sub, RECEIVE_TICK_MS)
+            try:
+                got = receive_checked(sub, RECEIVE_TICK_MS)
+            except MalformedMessage as exc:
+                console.notice("malformed_message", f"skipped a malformed message: {exc}", problem=str(exc))
+                got = None
             if got is not None and console.message(*got):
                 console.notice("publisher_restarted", "the publisher restarted; fetching its snapshot")
-                console.snapshot(request_snapshot(snapshot_endpoint, SNAPSHOT_TIMEOUT_S), snapshot_endpoint, bed)
-            console.check_heartbeat(started)
+                _snapshot(console, snapshot_endpoint, bed)
+            if console.check_heartbeat(started):
+                sub.close(linger=0)
+                sub = subscriber(endpoint, topics)
     except KeyboardInterrupt:
         pass
     finally:

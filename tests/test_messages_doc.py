@@ -59,7 +59,7 @@ def sent():
     list(with_alerts(iter(windows), bedside, heartbeat_s=0.0))
     daemon = Daemon(config, None, None, publisher)
     daemon._heartbeat(time.monotonic())
-    snapshot = request_snapshot(publisher.snapshot_endpoint)
+    snapshot = request_snapshot(publisher.snapshot_endpoint, checked=True)
     messages = []
     while (got := receive(sub, 300)) is not None:
         messages.append(got[1])
@@ -110,3 +110,15 @@ def test_the_snapshot_is_as_documented(sent):
     assert set(snapshot) == always
     assert [a["condition"] for a in snapshot["alerts"]] == ["camera_lost"]
     assert snapshot["seq"]["alert"] >= 4
+
+
+def test_every_message_sent_passes_the_consumers_check(sent):
+    # respmon.publish.schema is what `respmon watch` holds every message to: what the daemon sends
+    # must pass it, or a console would skip real alerts as malformed.
+    from respmon.publish.schema import check_message, check_snapshot
+
+    messages, snapshot = sent
+    assert {m.get("type") for m in messages} == {"alert", "vitals", "heartbeat"}
+    for message in messages:
+        check_message(message)
+    check_snapshot(snapshot)

@@ -17,9 +17,10 @@ import uuid
 
 import zmq
 
+from respmon.publish.schema import MAX_MESSAGE_BYTES, SCHEMA_VERSION, MalformedMessage, decode, decode_snapshot
+
 from respmon.errors import UsageError
 
-SCHEMA_VERSION = 1
 KINDS = ("alert", "vitals", "heartbeat")
 SNAPSHOT_POLL_MS = 200
 
@@ -143,17 +144,26 @@ class Publisher:
         self.socket.close()
 
 
-def request_snapshot(endpoint: str, timeout_s: float = 2.0, context: zmq.Context | None = None) -> dict | None:
-    """The publisher's snapshot, or None if it does not answer within timeout_s."""
+def request_snapshot(endpoint: str, timeout_s: float = 2.0, context: zmq.Context | None = None,
+                     checked: bool = False) -> dict | None:
+    """The publisher's snapshot, or None if it does not answer within timeout_s; MalformedMessage
+    if the answer is not JSON or, when checked, not a snapshot of docs/messages.md's."""
     context = context or zmq.Context.instance()
     socket = context.socket(zmq.REQ)
     socket.setsockopt(zmq.LINGER, 0)
+    socket.setsockopt(zmq.MAXMSGSIZE, MAX_MESSAGE_BYTES)
     try:
         socket.connect(endpoint)
         socket.send(b"snapshot")
         if not socket.poll(int(timeout_s * 1000)):
             return None
-        return json.loads(socket.recv())
+        body = socket.recv()
+        if checked:
+            return decode_snapshot(body)
+        try:
+            return json.loads(body)
+        except (UnicodeDecodeError, ValueError) as exc:
+            raise MalformedMessage(f"snapshot not UTF-8 JSON ({type(exc).__name__})") from None
     finally:
         socket.close(linger=0)
 
@@ -164,6 +174,7 @@ def subscriber(endpoints: list[str] | str, prefixes: list[str], context: zmq.Con
     socket = context.socket(zmq.SUB)
     socket.setsockopt(zmq.RCVHWM, rcv_hwm)
     socket.setsockopt(zmq.LINGER, 0)
+    socket.setsockopt(zmq.MAXMSGSIZE, MAX_MESSAGE_BYTES)  # a hostile publisher's 1 GiB is dropped
     for prefix in prefixes:
         socket.setsockopt(zmq.SUBSCRIBE, prefix.encode())
     for endpoint in [endpoints] if isinstance(endpoints, str) else endpoints:
@@ -172,7 +183,8 @@ def subscriber(endpoints: list[str] | str, prefixes: list[str], context: zmq.Con
 
 
 def receive(socket: zmq.Socket, timeout_ms: int) -> tuple[str, dict] | None:
-    """(topic, message) or None after timeout_ms; a message that is not [topic, JSON] is skipped."""
+    """(topic, message) or None after timeout_ms; a message that is not [topic, JSON] is skipped
+    as ("", {}). The transport only: receive_checked holds messages to docs/messages.md."""
     if not socket.poll(timeout_ms):
         return None
     frames = socket.recv_multipart()
@@ -180,6 +192,14 @@ def receive(socket: zmq.Socket, timeout_ms: int) -> tuple[str, dict] | None:
         return ("", {})
     try:
         return frames[0].decode(), json.loads(frames[1])
-    except (UnicodeDecodeError, json.JSONDecodeError):
+    except (UnicodeDecodeError, ValueError, RecursionError):
         return ("", {})
+
+
+def receive_checked(socket: zmq.Socket, timeout_ms: int) -> tuple[str, dict] | None:
+    """(topic, message) or None after timeout_ms; MalformedMessage, naming what is wrong, for a
+    message that is not one of docs/messages.md's."""
+    if not socket.poll(timeout_ms):
+        return None
+    return decode(socket.recv_multipart())
 

@@ -1,0 +1,185 @@
+"""The messages of docs/messages.md, checked as a consumer must: whatever arrives on a socket may be
+malformed, truncated or hostile, and a console that trusts it dies (issue 11: `respmon watch` died
+with a traceback on 8 of 9 malformed messages) or echoes 50 MB of a bed name back.
+
+`check_message` returns the message when it has the fields and types the page lists (extra fields
+are allowed: a newer publisher may add some), and raises MalformedMessage naming the first field
+that is wrong otherwise. Pure: dicts in, dicts out.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable
+from typing import Any
+
+SCHEMA_VERSION = 1
+MAX_MESSAGE_BYTES = 1 << 20  # a snapshot with every alert is a few kB; more is not a message of ours
+MAX_NAME = 64  # bed names, ids, conditions (bed.name is at most 64 characters)
+MAX_TEXT = 1024  # reasons, sources, versions
+MAX_EPOCH_S = 1e11  # wall clocks beyond this are no time a console can print
+
+
+class MalformedMessage(ValueError):
+    pass
+
+
+Check = Callable[[Any], bool]
+
+
+def _number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _count(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool) and 0 <= v < 2**63
+
+
+def _text(limit: int) -> Check:
+    return lambda v: isinstance(v, str) and len(v) <= limit
+
+
+def _one_of(*values: str) -> Check:
+    return lambda v: v in values
+
+
+def _or_null(check: Check) -> Check:
+    return lambda v: v is None or check(v)
+
+
+def _epoch(v: Any) -> bool:
+    return _number(v) and 0 <= v <= MAX_EPOCH_S
+
+
+def _probs(v: Any) -> bool:
+    return isinstance(v, dict) and len(v) <= 16 and all(
+        isinstance(k, str) and len(k) <= MAX_NAME and _number(p) for k, p in v.items())
+
+
+ENVELOPE: dict[str, Check] = {
+    "schema": lambda v: v == SCHEMA_VERSION and not isinstance(v, bool),
+    "type": _one_of("alert", "vitals", "heartbeat"),
+    "publisher": _text(MAX_NAME),
+    "seq": _count,
+    "bed": _text(MAX_NAME),
+    "time": _epoch,
+}
+EVIDENCE: dict[str, Check] = {
+    "state": _text(MAX_NAME),
+    "seconds_without_breathing": _or_null(_number),
+    "quality": _or_null(_number),
+    "probs": _or_null(_probs),
+}
+ALERT: dict[str, Check] = {
+    "event": _one_of("onset", "update", "clear"),
+    "id": _text(MAX_NAME),
+    "bed": _text(MAX_NAME),
+    "condition": _text(MAX_NAME),
+    "pattern": _or_null(_text(MAX_NAME)),
+    "kind": _one_of("physiological", "technical"),
+    "priority": _one_of("high", "medium", "low"),
+    "t": _number,
+    "onset_t": _number,
+    "onset": _text(MAX_NAME),
+    "confidence": _or_null(_number),
+    "rr_bpm": _or_null(_number),
+    "evidence": lambda v: isinstance(v, dict),
+    "model_version": _or_null(_text(MAX_TEXT)),
+}
+ALERT_OPTIONAL: dict[str, Check] = {"reason": _text(MAX_TEXT), "duration_s": _number}
+HEARTBEAT: dict[str, Check] = {
+    "state": _text(MAX_NAME),
+    "source": _text(MAX_TEXT),
+    "frames": _or_null(_count),
+    "bad_frames": _or_null(_count),
+    "uptime_s": _number,
+    "t": _number,
+    "reason": _or_null(_text(MAX_TEXT)),
+    "active_alerts": _count,
+}
+VITALS: dict[str, Check] = {
+    "t": _number,
+    "state": _text(MAX_NAME),
+    "present": lambda v: v is None or isinstance(v, bool),
+    "rr_bpm": _or_null(_number),
+    "quality": _number,
+    "seconds_since_breath": _or_null(_number),
+    "displacement_mm": _or_null(_number),
+    "pattern": _or_null(_text(MAX_NAME)),
+    "confidence": _or_null(_number),
+    "probs": _or_null(_probs),
+}
+BY_TYPE = {"alert": ALERT, "heartbeat": HEARTBEAT, "vitals": VITALS}
+
+
+def _fields(msg: Any, checks: dict[str, Check], where: str, optional: dict[str, Check] | None = None) -> None:
+    if not isinstance(msg, dict):
+        raise MalformedMessage(f"{where}: not an object")
+    for name, check in checks.items():
+        if name not in msg:
+            raise MalformedMessage(f"{where}{name}: missing")
+        if not check(msg[name]):
+            raise MalformedMessage(f"{where}{name}: unexpected value {_short(msg[name])}")
+    for name, check in (optional or {}).items():
+        if name in msg and not check(msg[name]):
+            raise MalformedMessage(f"{where}{name}: unexpected value {_short(msg[name])}")
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def check_alert(alert: Any, where: str = "") -> dict:
+    _fields(alert, ALERT, where, ALERT_OPTIONAL)
+    _fields(alert["evidence"], {}, f"{where}evidence.")
+    for name, check in EVIDENCE.items():
+        if name in alert["evidence"] and not check(alert["evidence"][name]):
+            raise MalformedMessage(f"{where}evidence.{name}: unexpected value {_short(alert['evidence'][name])}")
+    return alert
+
+
+def check_message(msg: Any) -> dict:
+    """A PUB message (alert, vitals or heartbeat), checked; MalformedMessage otherwise."""
+    _fields(msg, ENVELOPE, "")
+    if msg["type"] == "alert":
+        return check_alert(msg)
+    _fields(msg, BY_TYPE[msg["type"]], "")
+    return msg
+
+
+def check_snapshot(msg: Any) -> dict:
+    """A snapshot reply, checked; MalformedMessage otherwise."""
+    envelope = {k: v for k, v in ENVELOPE.items() if k not in ("type", "seq")}
+    _fields(msg, {**envelope, "type": _one_of("snapshot"), "alerts": lambda v: isinstance(v, list) and len(v) <= 64,
+                  "seq": lambda v: isinstance(v, dict) and len(v) <= 8 and all(_count(n) for n in v.values())}, "")
+    for i, alert in enumerate(msg["alerts"]):
+        check_alert(alert, f"alerts[{i}].")
+    if msg.get("vitals") is not None:
+        _fields(msg["vitals"], VITALS, "vitals.")
+    return msg
+
+
+def decode(frames: list[bytes]) -> tuple[str, dict]:
+    """[topic, JSON] frames as (topic, message), the message checked; MalformedMessage otherwise."""
+    if len(frames) != 2:
+        raise MalformedMessage(f"{len(frames)} frames, not [topic, JSON]")
+    if sum(len(f) for f in frames) > MAX_MESSAGE_BYTES:
+        raise MalformedMessage(f"{sum(len(f) for f in frames)} bytes: too large")
+    try:
+        topic = frames[0].decode("utf-8")
+        message = json.loads(frames[1])
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        raise MalformedMessage(f"not UTF-8 JSON ({type(exc).__name__})") from None
+    return topic, check_message(message)
+
+
+def decode_snapshot(body: bytes) -> dict:
+    if len(body) > MAX_MESSAGE_BYTES:
+        raise MalformedMessage(f"{len(body)} bytes: too large")
+    try:
+        message = json.loads(body)
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        raise MalformedMessage(f"not UTF-8 JSON ({type(exc).__name__})") from None
+    return check_snapshot(message)
