@@ -47,6 +47,13 @@ def test_the_unit_is_hardened_but_can_reach_the_camera():
     assert s["CapabilityBoundingSet"] == [""]
 
 
+def test_the_unit_bounds_what_a_hostile_network_can_make_it_hold():
+    s = settings()
+    assert s["IPAddressDeny"] == ["any"] and s["IPAddressAllow"] == ["localhost"]
+    assert int(s["LimitNOFILE"][0]) >= 4096  # 1,100 idle connections exhausted 1,024 descriptors
+    assert s["MemoryMax"] and s["OOMPolicy"] == ["stop"]
+
+
 @pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="systemd-analyze not installed here")
 def test_systemd_analyze_verify_passes(tmp_path):
     respmon = Path(sys.executable).parent / "respmon"

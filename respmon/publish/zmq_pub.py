@@ -17,12 +17,19 @@ import uuid
 
 import zmq
 
-from respmon.publish.schema import MAX_MESSAGE_BYTES, SCHEMA_VERSION, MalformedMessage, decode, decode_snapshot
-
 from respmon.errors import UsageError
+from respmon.publish.schema import MAX_MESSAGE_BYTES, SCHEMA_VERSION, MalformedMessage, decode, decode_snapshot
 
 KINDS = ("alert", "vitals", "heartbeat")
 SNAPSHOT_POLL_MS = 200
+SNAPSHOT_REQUEST = b"snapshot"
+# What a peer may send these sockets: a subscription (a topic prefix, under 100 bytes) or the
+# snapshot request. ZeroMQ drops the connection of a peer that sends more (issue 11: one 1 GiB
+# message took the daemon from 327 MB to 2.3 GB).
+MAX_INBOUND_BYTES = 256
+SNAPSHOT_SEND_HWM = 16  # replies queued for a client that does not read them, at most
+HANDSHAKE_IVL_MS = 5000  # a connection that has not completed ZeroMQ's handshake by then is dropped
+HEARTBEAT_IVL_MS, HEARTBEAT_TIMEOUT_MS = 5000, 15000  # and one whose peer stopped answering
 
 
 class PublishError(UsageError):
@@ -51,6 +58,15 @@ def topic_for(kind: str, bed: str, condition: str | None = None) -> str:
     return f"{kind}/{bed}/{condition}" if condition else f"{kind}/{bed}/"
 
 
+def _harden(socket: zmq.Socket) -> None:
+    """Limits on what a peer can make a listening socket hold: message size, handshake time, and
+    ZeroMQ heartbeats that drop a peer that stopped answering."""
+    socket.setsockopt(zmq.MAXMSGSIZE, MAX_INBOUND_BYTES)
+    socket.setsockopt(zmq.HANDSHAKE_IVL, HANDSHAKE_IVL_MS)
+    socket.setsockopt(zmq.HEARTBEAT_IVL, HEARTBEAT_IVL_MS)
+    socket.setsockopt(zmq.HEARTBEAT_TIMEOUT, HEARTBEAT_TIMEOUT_MS)
+
+
 def _bind(socket: zmq.Socket, endpoint: str, what: str) -> None:
     try:
         socket.bind(endpoint)
@@ -74,6 +90,7 @@ class Publisher:
         # queueing without bound; a send never blocks the frame loop.
         self.socket.setsockopt(zmq.SNDHWM, send_hwm)
         self.socket.setsockopt(zmq.LINGER, 500)
+        _harden(self.socket)
         _bind(self.socket, endpoint, "publish")
         self.endpoint = self.socket.getsockopt_string(zmq.LAST_ENDPOINT)
         self._lock = threading.Lock()
@@ -84,6 +101,8 @@ class Publisher:
         if snapshot_endpoint:
             router = self.context.socket(zmq.ROUTER)
             router.setsockopt(zmq.LINGER, 0)
+            router.setsockopt(zmq.SNDHWM, SNAPSHOT_SEND_HWM)
+            _harden(router)
             _bind(router, snapshot_endpoint, "snapshot")
             self.snapshot_endpoint = router.getsockopt_string(zmq.LAST_ENDPOINT)
             self._thread = threading.Thread(target=self._serve_snapshots, args=(router,), name="snapshot",
@@ -127,13 +146,15 @@ class Publisher:
                 if not poller.poll(SNAPSHOT_POLL_MS):
                     continue
                 frames = router.recv_multipart()
-                # REQ clients send [identity, b"", request]; anything else is answered the same way
-                # as long as it has an identity, so a malformed request cannot stop the server.
-                identity, envelope = frames[0], frames[1:-1]
+                # A REQ client sends [identity, b"", b"snapshot"] and gets one reply. Anything else
+                # gets nothing: answering it, extra frames echoed back, let a client that never
+                # reads have the daemon hold 60 copies of its 20 MB requests (issue 11).
+                if len(frames) != 3 or frames[1] != b"" or frames[2] != SNAPSHOT_REQUEST:
+                    continue
                 try:
-                    router.send_multipart([identity, *envelope, self._snapshot_reply()], flags=zmq.NOBLOCK)
+                    router.send_multipart([frames[0], b"", self._snapshot_reply()], flags=zmq.NOBLOCK)
                 except zmq.ZMQError:
-                    pass  # the client went away
+                    pass  # the client went away, or holds SNAPSHOT_SEND_HWM replies unread
         finally:
             router.close(linger=0)
 
