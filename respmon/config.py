@@ -248,7 +248,10 @@ def parse_config(text: str, source: str = "<config>") -> SimpleNamespace:
         raise ConfigError(f"{source}: nested too deeply to be a config") from None
     if root is None:
         return default_config()
-    return _namespace(_validate(root, SCHEMA, "", source))
+    try:
+        return _namespace(_validate(root, SCHEMA, "", source))
+    except RecursionError:  # a deep list value: its construction recurses deeper than the parse
+        raise ConfigError(f"{source}: nested too deeply to be a config") from None
 
 
 def load_config(path: str | Path | None) -> SimpleNamespace:

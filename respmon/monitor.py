@@ -30,6 +30,14 @@ from respmon.signal.resample import Resampler
 from respmon.sources.clock import MAX_FRAME_GAP_S, judge_source_time
 
 
+class BadFrame(Exception):
+    """A frame the chest stage could not process; `lines` are the windows completed before it."""
+
+    def __init__(self, lines: list[dict]):
+        super().__init__("bad frame")
+        self.lines = lines
+
+
 def lost_window(t: int, reason: str) -> dict:
     """The per-second result for a second the source gave nothing usable for."""
     return {"type": "window", "t": t, "state": "lost", "present": None, "rr_bpm": None, "quality": 0.0,
@@ -55,6 +63,7 @@ class Monitor:
                                           source_hz=fps, backfill_hz=None if self.front is None else self.front.grid_fps)
         self.t0: float | None = None  # source time of the Monitor's time 0 (moved on a discontinuity)
         self.last_t: float | None = None  # the Monitor's time of the last usable timestamp
+        self.last_source_t: float | None = None  # and that timestamp as the source gave it
         self.next_second = 1  # window t covers the source up to t seconds
         self.latest_mm: float | None = None
         self.max_gap_s = config.source.stall_s
@@ -77,8 +86,7 @@ class Monitor:
 
     def _clock(self, t_s: float) -> float | None:
         """The Monitor's time for a source timestamp; None for one to skip (no time, or a repeat)."""
-        last = None if self.last_t is None else self.t0 + self.last_t
-        step = judge_source_time(last, t_s, self.max_gap_s)
+        step = judge_source_time(self.last_source_t, t_s, self.max_gap_s)
         if step.kind in ("invalid", "repeat"):
             self.skipped_times += 1
             return None
@@ -90,9 +98,17 @@ class Monitor:
             self.discontinuities += 1
         if step.kind in ("gap", "discontinuity"):
             self._restart_signal()  # nothing is joined across it, nothing measured from before it
+            if self.front is not None:
+                self.front.source_break()
             self.fault = step.reason
+        self.last_source_t = t_s
         self.last_t = t_s - self.t0
         return self.last_t
+
+    @property
+    def elapsed_s(self) -> float:
+        """Seconds of source time monitored (leaps and steps back not counted)."""
+        return 0.0 if self.last_t is None else self.last_t + self.frame_interval_s
 
     def _window(self, second: int) -> dict:
         analysis = self.analyzer.analyze()
@@ -168,7 +184,10 @@ class Monitor:
         if t is None:
             return []
         lines = self._emit_until(t)
-        result = self.front.process(t, depth_raw, mm_per_unit)
+        try:
+            result = self.front.process(t, depth_raw, mm_per_unit)
+        except Exception as exc:  # the seconds already completed are not lost with the frame
+            raise BadFrame(lines) from exc
         if result.restart:
             self._restart_signal()
         for ts_frame, value in result.samples:

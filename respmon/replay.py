@@ -15,7 +15,7 @@ from respmon.config import load_config
 from respmon.daemon.bedside import Bedside
 from respmon.errors import UsageError
 from respmon.logs import setup_logging
-from respmon.monitor import Monitor
+from respmon.monitor import BadFrame, Monitor
 
 RECORDING_SUFFIXES = (".db3", ".bag")
 MIN_DURATION_S = 10.0  # shorter than this cannot show a single slow breath, let alone a rate
@@ -35,15 +35,18 @@ def replay_recording(path: Path, config: SimpleNamespace, on_sample: Callable | 
     _check_duration(path, info["duration_s"])
     monitor = Monitor(config, fps=float(info["fps"]), width=int(info["width"]), on_sample=on_sample,
                       classifier=classifier)
-    first_ms = last_ms = None
+    last_ms = None
     frames = 0
     for frame in frames_in:
-        first_ms = frame.timestamp_ms if first_ms is None else first_ms
         last_ms = frame.timestamp_ms
         frames += 1
-        yield from monitor.frame(frame.timestamp_ms / 1000.0, frame.depth_raw, frame.mm_per_unit)
-    _check_duration(path, (last_ms - first_ms) / 1000.0 + 1.0 / info["fps"])
-    yield from monitor.finish((last_ms + 1000.0 / info["fps"]) / 1000.0)
+        try:
+            yield from monitor.frame(frame.timestamp_ms / 1000.0, frame.depth_raw, frame.mm_per_unit)
+        except BadFrame as exc:  # that frame is skipped, as the daemon skips it
+            yield from exc.lines
+    # What the Monitor could use: a clock that stepped back or leapt does not count its jump.
+    _check_duration(path, monitor.elapsed_s)
+    yield from monitor.finish((last_ms + 1000.0 / info["fps"]) / 1000.0 if last_ms is not None else None)
     yield {"type": "summary", "source": "depth", "frames": frames, **monitor.summary()}
 
 

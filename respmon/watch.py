@@ -20,6 +20,8 @@ from respmon.publish.zmq_pub import receive_checked, request_snapshot, subscribe
 
 SNAPSHOT_TIMEOUT_S = 2.0
 RECEIVE_TICK_MS = 200
+MAX_PUBLISHERS = 1000  # publisher ids remembered (one per daemon start)
+SNAPSHOT_RETRY_S = 10.0  # snapshots asked for at most this often (the heartbeat timeout if longer)
 
 
 def _clock(epoch_s: float) -> str:
@@ -83,11 +85,15 @@ class Console:
             self.emit(alert, format_alert(alert, "ACTIVE"))
 
     def message(self, topic: str, msg: dict) -> bool:
-        """Handle one message; True when the publisher restarted (fetch the snapshot again)."""
+        """Handle one message; True when this publisher's snapshot is wanted: it restarted, or
+        none came from it yet (its snapshot failed, or it started after the console)."""
         kind, publisher = msg.get("type"), msg.get("publisher")
         if kind is None or publisher is None:
             return False
-        restarted = publisher not in self.publishers and bool(self.publishers)
+        if len(self.publishers) > MAX_PUBLISHERS:  # made-up ids must not grow the console
+            self.publishers.clear()
+            self.last_seq.clear()
+        restarted = publisher not in self.snapshot_seq
         self.publishers.add(publisher)
         seq = msg.get("seq")
         key = (publisher, kind)
@@ -102,6 +108,7 @@ class Console:
             if self.silent:
                 self.silent = False
                 self.notice("heartbeat_back", f"heartbeat from {msg.get('bed')} is back", bed=msg.get("bed"))
+                restarted = True  # alerts may have come and gone while it was silent
         elif kind == "alert":
             if isinstance(seq, int) and seq <= self.snapshot_seq.get(publisher, 0):
                 return restarted  # already shown by the snapshot
@@ -145,6 +152,7 @@ def run(args) -> int:
     sub = subscriber(endpoint, topics)
     console = Console(args.json, config.watch.heartbeat_timeout_s)
     started = time.monotonic()
+    next_snapshot = started
     deadline = started + args.for_s if args.for_s is not None else None
     try:
         _snapshot(console, snapshot_endpoint, bed)
@@ -154,8 +162,13 @@ def run(args) -> int:
             except MalformedMessage as exc:
                 console.notice("malformed_message", f"skipped a malformed message: {exc}", problem=str(exc))
                 got = None
-            if got is not None and console.message(*got):
-                console.notice("publisher_restarted", "the publisher restarted; fetching its snapshot")
+            # A snapshot is fetched when one is wanted, at most every SNAPSHOT_RETRY_S: a stream of
+            # made-up publisher ids, or a snapshot socket that does not answer, must not keep the
+            # console waiting on snapshots.
+            if got is not None and console.message(*got) and time.monotonic() >= next_snapshot:
+                next_snapshot = time.monotonic() + max(console.heartbeat_timeout_s, SNAPSHOT_RETRY_S)
+                console.notice("fetching_snapshot", "a publisher without a snapshot here (restarted, started "
+                               "after this console, or silent for a while); fetching its snapshot")
                 _snapshot(console, snapshot_endpoint, bed)
             if console.check_heartbeat(started):
                 sub.close(linger=0)

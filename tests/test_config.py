@@ -83,6 +83,7 @@ def test_out_of_range_rates_are_refused(rate):
     ("? [1, 2]\n: 3\n", "top level: keys must be plain names"),  # a complex key: was a TypeError
     ("signal:\n  ? {a: 1}\n  : 3\n", "<config>:2: signal: keys must be plain names"),
     ("[" * 3000 + "]" * 3000, "nested too deeply to be a config"),  # was a RecursionError
+    ("region:\n  fixed_box_px: " + "[" * 300 + "]" * 300 + "\n", "nested too deeply to be a config"),
     ("bed:\n  name: " + "x" * 300_000 + "\n", "too large for a config"),
 ])
 def test_hostile_config_text_is_one_line(text, fragment):

@@ -126,3 +126,24 @@ def test_sighup_reads_the_file_off_the_main_loop(tmp_path):
     daemon.reload_thread.join(timeout=10)
     daemon._reload_step()
     assert daemon.bedside.engine.cfg.apnea_delay_s == 30.0
+
+
+def test_the_seconds_completed_before_a_bad_frame_still_go_out():
+    # The chest stage failing on the frame that completes a second must not take that second with it.
+    daemon = Daemon(default_config(), None, None, None)
+    daemon._start_session({"fps": 15, "width": 424, "source": "test"})
+    frames = FakeStream(60).frames
+    real_process = daemon.monitor.front.process
+
+    def process(t_s, depth_raw, mm_per_unit):
+        if abs(t_s - 2.0) < 1e-6:  # the frame that completes second 2
+            raise FloatingPointError("a bad frame")
+        return real_process(t_s, depth_raw, mm_per_unit)
+
+    daemon.monitor.front.process = process
+    published = []
+    daemon.bedside.window = lambda window: published.append(window["t"]) or []
+    for f in frames:
+        daemon._frame(f)
+    assert daemon.bad_frames == 1
+    assert published == list(range(1, len(published) + 1)) and len(published) >= 3

@@ -166,6 +166,15 @@ class DepthFrontEnd:
         self.restart_pending = True
         self.last_mm = None
 
+    def source_break(self) -> None:
+        """The source's clock broke (a gap, a step back, a leap): frames on either side of it are
+        not one scene in time. Nothing from before it is averaged, searched or backfilled with
+        what comes after, and the signal restarts from the surface as it is now."""
+        self.history.clear()
+        self._grid_frames = 0
+        self.restart_pending = True
+        self.last_mm = None
+
     def recheck(self, t_s: float) -> list[tuple[float, float]] | None:
         """During a pause in the chest signal: is someone breathing in another part of the scene?
 

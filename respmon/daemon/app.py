@@ -21,15 +21,22 @@ from respmon.daemon.bedside import Bedside
 from respmon.daemon.notify import Notifier
 from respmon.errors import UsageError
 from respmon.logs import set_level, setup_logging
-from respmon.monitor import Monitor, lost_window
+from respmon.monitor import BadFrame, Monitor, lost_window
+from respmon.publish.schema import MAX_TEXT
 
 log = logging.getLogger("respmon.daemon")
 
 TICK_S = 0.1
+WINDOW_CADENCE_S = 1.0  # the Monitor writes one window per second of source time
 QUEUE_FRAMES = 30  # 1 s at 30 fps (24 MB at 848x480): rides out a region search (0.1-0.2 s), stays live
 BAD_FRAME_LOG_EVERY = 100
 # Sections a running daemon can take over on SIGHUP; the others shape the pipeline or its sockets.
 RELOADABLE = ("alerts", "log")
+
+
+def _text(value: str) -> str:
+    """A text for a message: consumers refuse longer ones (respmon.publish.schema.MAX_TEXT)."""
+    return value if len(value) <= MAX_TEXT else value[: MAX_TEXT - 3] + "..."
 
 
 class FrameReader(threading.Thread):
@@ -136,6 +143,7 @@ class Daemon:
         self.last_window_mono: float | None = None
         self.lost_reason: str | None = None
         self.session_published = False  # the current source session has written a window
+        self.windows_since_ping = 0
         self.source_name = "starting"
         self.session_info: dict | None = None
         self.started_mono = time.monotonic()
@@ -161,7 +169,7 @@ class Daemon:
                 now = time.monotonic()
                 if self._stalled(now) and now >= next_lost:
                     self.last_t += 1
-                    self.bedside.window(lost_window(self.last_t, self.lost_reason or "no frames"))
+                    self.bedside.window(lost_window(self.last_t, _text(self.lost_reason or "no frames")))
                     next_lost = now + 1.0
                 if now >= next_heartbeat:
                     self._heartbeat(now)
@@ -171,8 +179,9 @@ class Daemon:
                     # wedged reader or frames the pipeline cannot use (a frozen clock, every frame
                     # bad) get the process restarted by systemd, which is also the cure for a stuck
                     # librealsense.
-                    if self._progressing(now):
+                    if self.lost_reason is None and (self.windows_since_ping or self._progressing(now)):
                         self.notifier.watchdog()
+                    self.windows_since_ping = 0
                     next_ping = now + self.notifier.watchdog_interval_s
         finally:
             self.notifier.stopping()
@@ -184,9 +193,9 @@ class Daemon:
         return 0
 
     def _progressing(self, now: float) -> bool:
-        """The Monitor wrote a new second of source time within source.stall_s."""
+        """The Monitor wrote a new second of source time within the stall limit (_stalled)."""
         return (self.lost_reason is None and self.session_published
-                and now - self.last_window_mono < self.config.source.stall_s)
+                and now - self.last_window_mono < self.config.source.stall_s + WINDOW_CADENCE_S)
 
     def _stalled(self, now: float) -> bool:
         """Whether monitoring has stopped: no new second of source time for source.stall_s, be it
@@ -195,7 +204,8 @@ class Daemon:
             return True
         stall_s = self.config.source.stall_s
         since = self.last_window_mono if self.last_window_mono is not None else self.started_mono
-        if now - since >= stall_s:
+        # Seconds are written once per second of source time: a stall is stall_s past the next one due.
+        if now - since >= stall_s + WINDOW_CADENCE_S:
             if self.last_frame_mono is not None and now - self.last_frame_mono < stall_s:
                 skipped = 0 if self.monitor is None else self.monitor.skipped_times
                 self.lost_reason = (f"frames arrive but give no signal for {stall_s:g} s ({self.bad_frames} bad, "
@@ -251,10 +261,12 @@ class Daemon:
             windows = self.monitor.frame(frame.timestamp_ms / 1000.0, frame.depth_raw, frame.mm_per_unit)
         except Exception as exc:  # a bad frame costs that frame, never the daemon
             self.bad_frames += 1
+            cause = exc.__cause__ if isinstance(exc, BadFrame) else exc
             if self.bad_frames == 1 or self.bad_frames % BAD_FRAME_LOG_EVERY == 0:
-                log.warning("bad frame skipped: %s", exc, extra={"bed": self.config.bed.name,
-                                                                 "event": "frame.bad", "count": self.bad_frames})
-            return
+                log.warning("bad frame skipped: %s", cause, extra={"bed": self.config.bed.name,
+                                                                   "event": "frame.bad", "count": self.bad_frames})
+            # the seconds completed before it still go out
+            windows = exc.lines if isinstance(exc, BadFrame) else []
         if not self.ready_sent:
             self.ready_sent = True
             self.notifier.ready(f"{self.config.bed.name}: first frame from {self.source_name}")
@@ -269,6 +281,7 @@ class Daemon:
             log.info("monitoring again", extra={"bed": self.config.bed.name, "event": "source.back"})
             self.lost_reason = None
         self.last_window_mono = time.monotonic()
+        self.windows_since_ping += len(windows)
         for window in windows:
             window["t"] = self.offset_t + window["t"]
             self.last_t = window["t"]
@@ -277,9 +290,9 @@ class Daemon:
     def _heartbeat(self, now: float) -> None:
         latest = self.bedside.latest or {}
         state = "lost" if self.lost_reason is not None else latest.get("state", "starting")
-        status = {"state": state, "source": self.source_name, "frames": self.frame_count,
+        status = {"state": state, "source": _text(self.source_name), "frames": self.frame_count,
                   "bad_frames": self.bad_frames, "uptime_s": round(now - self.started_mono, 1),
-                  "t": self.last_t, "reason": self.lost_reason}
+                  "t": self.last_t, "reason": None if self.lost_reason is None else _text(self.lost_reason)}
         self.bedside.heartbeat(status)
         rate = latest.get("rr_bpm")
         alerts = ", ".join(sorted(self.bedside.engine.active)) or "no alerts"
@@ -350,6 +363,12 @@ def run(args) -> int:
     classifier = load_classifier(config)
     publisher = Publisher(config.publish.endpoint, config.publish.snapshot_endpoint, config.bed.name,
                           config.publish.send_hwm)
+    for endpoint in (config.publish.endpoint, config.publish.snapshot_endpoint):
+        host = endpoint.split("://", 1)[-1].rsplit(":", 1)[0]
+        if endpoint.startswith("tcp://") and host not in ("127.0.0.1", "localhost", "[::1]", "::1"):
+            log.warning("%s is not loopback: under the systemd unit only loopback reaches it unless "
+                        "IPAddressAllow names the station (systemd/README.md)", endpoint,
+                        extra={"bed": config.bed.name, "event": "publish.not_loopback"})
     daemon = Daemon(config, args.config, classifier, publisher)
     signal.signal(signal.SIGTERM, daemon.request_stop)
     signal.signal(signal.SIGINT, daemon.request_stop)

@@ -26,8 +26,8 @@ StepKind = Literal["next", "repeat", "gap", "discontinuity", "invalid"]
 class ClockStep:
     """What a timestamp is to the one before it.
 
-    next: the signal goes on; repeat: the same moment again (a frozen clock, or a duplicate frame):
-    nothing to add; gap: no frames for gap_s, up to the longest the pipeline accounts for second
+    next: the signal goes on; repeat: the same moment again or one up to MAX_FRAME_GAP_S before
+    it (a frozen clock, a duplicate or out-of-order frame): nothing to add; gap: no frames for gap_s, up to the longest the pipeline accounts for second
     by second; discontinuity: the clock stepped back or leapt forward further than that, so the
     time in between is not the patient's; invalid: not a time at all.
     """
@@ -48,7 +48,9 @@ def judge_source_time(last_t_s: float | None, t_s: float, max_gap_s: float) -> C
     if last_t_s is None:
         return ClockStep("next")
     step_s = t_s - last_t_s
-    if step_s == 0.0:
+    if -MAX_FRAME_GAP_S < step_s <= 0.0:
+        # The same moment again, or a frame a little out of order (librealsense's timestamps do
+        # step back by a frame now and then): nothing new; the clock soon passes the last one.
         return ClockStep("repeat")
     if step_s < 0.0:
         return ClockStep("discontinuity", reason=f"source clock stepped back {-step_s:.3g} s")
