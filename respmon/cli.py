@@ -27,6 +27,15 @@ def _positive_float(text: str) -> float:
     return value
 
 
+def _rate_hz(text: str) -> float:
+    """A signal's sample rate: 0.5 to 1000 Hz (breathing needs a few samples a second; nothing here
+    samples a chest faster). 1e9 or 1e-6 made the classifier's resampling run out of memory or time."""
+    value = _positive_float(text)
+    if not 0.5 <= value <= 1000.0:
+        raise argparse.ArgumentTypeError(f"must be 0.5 to 1000 Hz, got {text!r}")
+    return value
+
+
 def _positive_int(text: str) -> int:
     try:
         value = int(text)
@@ -93,7 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
     signals.add_argument("--authors-version", choices=("2019", "2020"), default="2020",
                          help="which release of the authors' code (2019 wrote their Breathing_TRAIN.csv)")
     signals.add_argument("--duration", type=_positive_float, default=60.0, help="seconds per signal")
-    signals.add_argument("--rate-hz", type=_positive_float, default=None,
+    signals.add_argument("--rate-hz", type=_rate_hz, default=None,
                          help="sample rate (default: signal.rate_hz from the config)")
     signals.add_argument("--seed", type=_seed, default=0)
     signals.add_argument("--out", type=Path, required=True, help="FILE.csv (authors' layout) or FILE.npz")
@@ -115,7 +124,7 @@ def build_parser() -> argparse.ArgumentParser:
         "replay", help="run the monitoring path over a depth recording or a CSV breathing waveform")
     replay.add_argument("file", type=Path, metavar="FILE", help="a .db3 or .bag depth recording, or a .csv waveform")
     replay.add_argument("--column", default=None, help="CSV: the value column (default: the only non-time column)")
-    replay.add_argument("--rate-hz", type=_positive_float, default=None,
+    replay.add_argument("--rate-hz", type=_rate_hz, default=None,
                         help="CSV without a time column (t in s, or timestamp in ms): its sample rate")
     replay.add_argument("--plot", type=Path, default=None, metavar="OUT.png",
                         help="draw the signal, the rate and the quality over time")
@@ -161,14 +170,14 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--model", type=Path, default=None, help="default: classifier.model (the shipped model)")
     evaluate.add_argument("--data", type=Path, default=None, metavar="FILE.csv",
                           help="labelled signals, one per row (default: held-out RSM test sets, both modes)")
-    evaluate.add_argument("--rate-hz", type=_positive_float, default=None, help="sample rate of --data")
+    evaluate.add_argument("--rate-hz", type=_rate_hz, default=None, help="sample rate of --data")
     evaluate.add_argument("--labels", choices=("first-column",), default=None, help="where --data keeps its labels")
     evaluate.add_argument("--plot", type=Path, default=None, metavar="confusion.png")
     _add_config(evaluate)
 
     classify = commands.add_parser("classify", help="the breathing pattern of each signal in a CSV (one per row)")
     classify.add_argument("file", type=Path, metavar="FILE.csv")
-    classify.add_argument("--rate-hz", type=_positive_float, required=True, help="sample rate of the signals")
+    classify.add_argument("--rate-hz", type=_rate_hz, required=True, help="sample rate of the signals")
     classify.add_argument("--labels", choices=("first-column",), default=None,
                           help="rows start with the authors' label (1..7): report accuracy too")
     classify.add_argument("--model", type=Path, default=None, help="default: classifier.model (the shipped model)")

@@ -15,6 +15,8 @@ from respmon.patterns import PATTERNS
 LONG_SIGNAL_HOP_S = 30.0  # a signal longer than a window is read as windows this far apart
 
 
+MAX_SIGNAL_ABS = 1e9  # any unit a chest signal comes in (mm, raw counts, belt force) stays far below
+
 class PatternClassifier:
     def __init__(self, path: Path | None = None):
         self.net, self.info = load_model(path)
@@ -28,7 +30,11 @@ class PatternClassifier:
 
     def classify_signal(self, samples: np.ndarray, rate_hz: float) -> np.ndarray:
         """Probabilities (7,) for one signal: resampled to 10 Hz, windowed, window results averaged."""
-        x = resample_to_window_rate(samples, rate_hz)
+        values = np.asarray(samples, dtype=float)
+        if not np.all(np.isfinite(values)) or (len(values) and float(np.max(np.abs(values))) > MAX_SIGNAL_ABS):
+            # beyond float32's range the network's input is inf: NaN out, "eupnea" with confidence NaN
+            raise UsageError(f"signal values must be finite and within +-{MAX_SIGNAL_ABS:g}")
+        x = resample_to_window_rate(values, rate_hz)
         if len(x) < WINDOW_N:
             raise UsageError(f"signal of {len(samples) / rate_hz:.1f} s is shorter than the "
                              f"{WINDOW_N / 10:.0f} s window the classifier needs")

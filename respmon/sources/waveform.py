@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from respmon.errors import UsageError
+from respmon.sources.clock import MAX_SOURCE_TIME_S
 
 TIME_COLUMNS = {"t": 1.0, "timestamp": 0.001}  # name → seconds per unit
 
@@ -19,6 +20,8 @@ TIME_COLUMNS = {"t": 1.0, "timestamp": 0.001}  # name → seconds per unit
 class WaveformError(UsageError):
     """A waveform file that cannot be used; the message is one line."""
 
+
+MAX_VALUE = 1e9  # as the classifier takes (respmon.classify.infer.MAX_SIGNAL_ABS)
 
 def read_waveform_csv(path: Path, column: str | None = None,
                       rate_hz: float | None = None) -> tuple[np.ndarray, np.ndarray, str]:
@@ -68,6 +71,9 @@ def read_waveform_csv(path: Path, column: str | None = None,
             raise WaveformError(f"{path}: time column {time_name!r} does not increase")
     if not np.all(np.isfinite(v)) or not np.all(np.isfinite(t)):
         raise WaveformError(f"{path}: values must be finite numbers")
+    if np.max(np.abs(t)) > MAX_SOURCE_TIME_S or np.max(np.abs(v)) > MAX_VALUE:
+        raise WaveformError(f"{path}: times must be within +-{MAX_SOURCE_TIME_S:g} s and values within "
+                            f"+-{MAX_VALUE:g}")
     return t, v, column
 
 
