@@ -147,3 +147,51 @@ def test_the_seconds_completed_before_a_bad_frame_still_go_out():
         daemon._frame(f)
     assert daemon.bad_frames == 1
     assert published == list(range(1, len(published) + 1)) and len(published) >= 3
+
+
+def test_a_looped_recording_that_cannot_be_read_is_tried_again(tmp_path):
+    # The reader never retried a failed recording, even with loop: true (issue 11).
+    from tests.conftest import run_cli
+
+    path = tmp_path / "bed.db3"
+    path.write_bytes(b"not a recording")
+    config = default_config()
+    config.source.kind, config.source.recording = "recording", str(path)
+    config.source.loop, config.source.realtime, config.source.reconnect_interval_s = True, False, 1.0
+    out, stop = queue.Queue(maxsize=1000), threading.Event()
+    reader = FrameReader(config, out, stop)
+    reader.start()
+    try:
+        first, second = out.get(timeout=20), out.get(timeout=20)
+        assert first[0] == "lost" and second[0] == "lost"  # reported, and tried again
+        good = tmp_path / "good.db3"
+        code, _, err = run_cli("simulate", "recording", "--script", "eupnea:10", "--out", str(good),
+                               "--width", "212", "--height", "120", "--fps", "6", "--seed", "3")
+        assert code == 0, err
+        good.replace(path)  # the file is mended in place
+        kinds = []
+        while "start" not in kinds:
+            kinds.append(out.get(timeout=20)[0])
+        assert out.get(timeout=20)[0] == "frame"
+    finally:
+        stop.set()
+        reader.join(timeout=10)
+    assert not reader.is_alive()
+
+
+def test_a_realtime_recording_whose_clock_leaps_is_not_waited_on(tmp_path):
+    # Played at the recorded pace, a leap of an hour in its timestamps held the frames for an hour
+    # (and an infinite one raised); the pace now goes on from the frame after it.
+    import math
+    import time
+
+    config = default_config()
+    config.source.realtime = True
+    out, stop = queue.Queue(), threading.Event()
+    reader = FrameReader(config, out, stop)
+    stamps = [1000.0 * i / 15 for i in range(15)] + [3.6e6 + 1000.0 * i / 15 for i in range(15)] + [math.inf, math.nan]
+    frames = [DepthFrame(i, ms, np.zeros((4, 4), np.uint16), 1.0) for i, ms in enumerate(stamps)]
+    started = time.monotonic()
+    assert reader._play(frames)
+    assert out.qsize() == len(frames)
+    assert time.monotonic() - started < 60.0  # two seconds of recording, not an hour

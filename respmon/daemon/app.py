@@ -27,6 +27,7 @@ from respmon.publish.schema import MAX_TEXT
 log = logging.getLogger("respmon.daemon")
 
 TICK_S = 0.1
+MAX_PACE_SLIP_S = 1.0  # a realtime recording further off its pace than this is re-paced from the frame
 WINDOW_CADENCE_S = 1.0  # the Monitor writes one window per second of source time
 QUEUE_FRAMES = 30  # 1 s at 30 fps (24 MB at 848x480): rides out a region search (0.1-0.2 s), stays live
 BAD_FRAME_LOG_EVERY = 100
@@ -72,26 +73,40 @@ class FrameReader(threading.Thread):
 
         path = Path(self.config.source.recording)
         while not self.stop.is_set():
-            info, frames = open_depth_recording(path)
-            if not self._put(("start", {"fps": info["fps"], "width": info["width"], "source": str(path)})):
-                return
-            started_wall = first_ms = None
             try:
-                for frame in frames:
-                    if self.config.source.realtime:
-                        first_ms = frame.timestamp_ms if first_ms is None else first_ms
-                        started_wall = time.monotonic() if started_wall is None else started_wall
-                        delay = started_wall + (frame.timestamp_ms - first_ms) / 1000.0 - time.monotonic()
-                        if delay > 0 and self.stop.wait(delay):
-                            return
-                    if not self._put(("frame", frame)):
-                        return
-            except UsageError as exc:  # truncated or unreadable part way through
+                info, frames = open_depth_recording(path)
+                if not self._put(("start", {"fps": info["fps"], "width": info["width"], "source": str(path)})):
+                    return
+                if not self._play(frames):
+                    return
+            except UsageError as exc:  # unreadable, or truncated part way through
                 self._put(("lost", str(exc)))
-                return
+                # with loop, tried again (it may be replaced), as a lost camera is reopened
+                if not self.config.source.loop or self.stop.wait(self.config.source.reconnect_interval_s):
+                    return
+                continue
             if not self.config.source.loop:
                 self._put(("lost", f"recording {path.name} ended"))
                 return
+
+    def _play(self, frames) -> bool:
+        """Queue a recording's frames, at the recorded pace if source.realtime; False on stop."""
+        anchor = None  # (wall, recording ms) the pace is measured from
+        for frame in frames:
+            if self.config.source.realtime:
+                now = time.monotonic()
+                if anchor is None:
+                    anchor = (now, frame.timestamp_ms)
+                delay = anchor[0] + (frame.timestamp_ms - anchor[1]) / 1000.0 - now
+                if not -MAX_PACE_SLIP_S <= delay <= MAX_PACE_SLIP_S:
+                    # the recording's clock stepped back or leapt (or is no time): the Monitor says
+                    # so; the pace goes on from this frame, neither a burst nor an hour's wait
+                    anchor, delay = (now, frame.timestamp_ms), 0.0
+                if delay > 0 and self.stop.wait(delay):
+                    return False
+            if not self._put(("frame", frame)):
+                return False
+        return True
 
     def _camera(self) -> None:
         from respmon.sources.camera import CameraError, read_camera
