@@ -9,11 +9,12 @@ per second out. `Monitor` only wires the stages:
 and feeds two decisions back from the signal to the chest stage (`_chest_feedback`).
 
 Times are seconds of source time (frame timestamps), never wall-clock, so a replay gives the same
-lines however fast it runs. A timestamp that is not a time, or the same moment again, is skipped;
-across a gap in the frames (respmon.sources.clock) the signal starts anew and the gap's seconds
-are "lost" windows; a clock that steps back or leaps further than source.stall_s is a
-discontinuity: the Monitor's time goes on from where it was (no second is invented, none is
-waited for), the signal starts anew, and the next window is "lost" with the reason.
+lines however fast it runs. A timestamp that is not a time, the same moment again or one under a
+second before it (a frame out of order) is skipped; across a gap in the frames
+(respmon.sources.clock) the signal starts anew and the gap's seconds are "lost" windows; a clock
+that steps back further or leaps further than source.stall_s is a discontinuity: the Monitor's
+time goes on from where it was (no second is invented, none is waited for), the signal starts
+anew, and the next window is "lost" with the reason.
 """
 
 from __future__ import annotations
