@@ -19,7 +19,7 @@ from typing import Any
 
 import yaml
 
-from respmon.errors import UsageError
+from respmon.errors import UsageError, short_repr
 from sim.script import parse_script
 
 DEPTH_FPS_MODES = (6, 15, 30, 60, 90)  # the D4xx depth stream's frame rates
@@ -52,22 +52,17 @@ def check_bed(value: str) -> None:
     # The name goes into ZeroMQ topics ("alert/NAME/...") and systemd instance names.
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}", value):
         raise ValueError(f"must be 1-64 letters, digits, '.', '_' or '-' (starting with a letter or "
-                         f"digit), got {_short(value)}")
+                         f"digit), got {short_repr(value, 80)}")
 
 
 def check_endpoint(value: str) -> None:
     match = re.fullmatch(r"tcp://[^\s/]+:(\d+)|ipc://\S+", value)
     if not match:
-        raise ValueError(f"must be tcp://HOST:PORT or ipc://PATH, got {_short(value)}")
+        raise ValueError(f"must be tcp://HOST:PORT or ipc://PATH, got {short_repr(value, 80)}")
     if match.group(1) is not None and not 1 <= int(match.group(1)) <= 65535:
         # ZeroMQ took 99999 without a word and bound another port
-        raise ValueError(f"the port must be 1 to 65535, got {_short(value)}")
+        raise ValueError(f"the port must be 1 to 65535, got {short_repr(value, 80)}")
 
-
-def _short(value) -> str:
-    """A value for an error line: its repr, cut (a 50 MB bed name was echoed back in full)."""
-    text = repr(value)
-    return text if len(text) <= 80 else text[:77] + "..."
 
 
 SCHEMA: dict[str, Any] = {

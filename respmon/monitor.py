@@ -71,7 +71,6 @@ class Monitor:
         self.frame_interval_s = 1.0 / fps if fps else 1.0 / rate_hz
         self.fault: str | None = None  # why the next windows are lost
         self.skipped_times = 0  # timestamps that were no time, or the same moment again
-        self.discontinuities = 0
 
     def _emit_until(self, t_s: float) -> list[dict]:
         lines = []
@@ -96,7 +95,6 @@ class Monitor:
         elif step.kind == "discontinuity":
             # The time in between is not the patient's: carry on as if this frame came next.
             self.t0 = t_s - (self.last_t + self.frame_interval_s)
-            self.discontinuities += 1
         if step.kind in ("gap", "discontinuity"):
             self._restart_signal()  # nothing is joined across it, nothing measured from before it
             if self.front is not None:

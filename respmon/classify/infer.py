@@ -11,11 +11,10 @@ from respmon.classify.data import WINDOW_N, normalize_windows, resample_to_windo
 from respmon.classify.model_io import load_model
 from respmon.errors import UsageError
 from respmon.patterns import PATTERNS
+from respmon.sources.waveform import MAX_SIGNAL_ABS
 
 LONG_SIGNAL_HOP_S = 30.0  # a signal longer than a window is read as windows this far apart
 
-
-MAX_SIGNAL_ABS = 1e9  # any unit a chest signal comes in (mm, raw counts, belt force) stays far below
 
 class PatternClassifier:
     def __init__(self, path: Path | None = None):

@@ -15,6 +15,8 @@ import math
 from collections.abc import Callable
 from typing import Any
 
+from respmon.errors import short_repr
+
 SCHEMA_VERSION = 1
 MAX_MESSAGE_BYTES = 1 << 20  # a snapshot with every alert is a few kB; more is not a message of ours
 MAX_NAME = 64  # bed names, ids, conditions (bed.name is at most 64 characters)
@@ -121,23 +123,15 @@ def _fields(msg: Any, checks: dict[str, Check], where: str, optional: dict[str, 
         if name not in msg:
             raise MalformedMessage(f"{where}{name}: missing")
         if not check(msg[name]):
-            raise MalformedMessage(f"{where}{name}: unexpected value {_short(msg[name])}")
+            raise MalformedMessage(f"{where}{name}: unexpected value {short_repr(msg[name], 40)}")
     for name, check in (optional or {}).items():
         if name in msg and not check(msg[name]):
-            raise MalformedMessage(f"{where}{name}: unexpected value {_short(msg[name])}")
-
-
-def _short(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 40 else text[:37] + "..."
+            raise MalformedMessage(f"{where}{name}: unexpected value {short_repr(msg[name], 40)}")
 
 
 def check_alert(alert: Any, where: str = "") -> dict:
     _fields(alert, ALERT, where, ALERT_OPTIONAL)
-    _fields(alert["evidence"], {}, f"{where}evidence.")
-    for name, check in EVIDENCE.items():
-        if name in alert["evidence"] and not check(alert["evidence"][name]):
-            raise MalformedMessage(f"{where}evidence.{name}: unexpected value {_short(alert['evidence'][name])}")
+    _fields(alert["evidence"], {}, f"{where}evidence.", EVIDENCE)
     return alert
 
 
@@ -159,7 +153,7 @@ def check_snapshot(msg: Any) -> dict:
         check_alert(alert, f"alerts[{i}].")
     if msg.get("vitals") is not None and not isinstance(msg["vitals"], dict):
         # Only its shape: the alerts are what a snapshot is for, and odd vitals must not hide them.
-        raise MalformedMessage(f"vitals: unexpected value {_short(msg['vitals'])}")
+        raise MalformedMessage(f"vitals: unexpected value {short_repr(msg['vitals'], 40)}")
     return msg
 
 

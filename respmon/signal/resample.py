@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 
-MAX_GAP_S = 1.0  # a longer gap between samples restarts the signal
+from respmon.sources.clock import MAX_FRAME_GAP_S as MAX_GAP_S  # a longer gap restarts the signal
 
 
 class Resampler:

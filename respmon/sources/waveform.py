@@ -21,7 +21,10 @@ class WaveformError(UsageError):
     """A waveform file that cannot be used; the message is one line."""
 
 
-MAX_VALUE = 1e9  # as the classifier takes (respmon.classify.infer.MAX_SIGNAL_ABS)
+# Any unit a chest signal comes in (mm, raw counts, belt force) stays far below; beyond float32's
+# range the classifier's input is inf (respmon.classify.infer).
+MAX_SIGNAL_ABS = 1e9
+
 
 def read_waveform_csv(path: Path, column: str | None = None,
                       rate_hz: float | None = None) -> tuple[np.ndarray, np.ndarray, str]:
@@ -71,9 +74,9 @@ def read_waveform_csv(path: Path, column: str | None = None,
             raise WaveformError(f"{path}: time column {time_name!r} does not increase")
     if not np.all(np.isfinite(v)) or not np.all(np.isfinite(t)):
         raise WaveformError(f"{path}: values must be finite numbers")
-    if np.max(np.abs(t)) > MAX_SOURCE_TIME_S or np.max(np.abs(v)) > MAX_VALUE:
+    if np.max(np.abs(t)) > MAX_SOURCE_TIME_S or np.max(np.abs(v)) > MAX_SIGNAL_ABS:
         raise WaveformError(f"{path}: times must be within +-{MAX_SOURCE_TIME_S:g} s and values within "
-                            f"+-{MAX_VALUE:g}")
+                            f"+-{MAX_SIGNAL_ABS:g}")
     return t, v, column
 
 
