@@ -111,11 +111,12 @@ def load_scene_windows(path: Path) -> tuple[np.ndarray, np.ndarray]:
 
 def read_signal_rows(path: Path, labels: str | None) -> tuple[list[np.ndarray], np.ndarray | None]:
     """Rows of a CSV with one signal per row (optionally a label first, as the authors' files)."""
+    from respmon.sources.waveform import MAX_WAVEFORM_BYTES, open_regular_text
+
     rows: list[np.ndarray] = []
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except FileNotFoundError:
-        raise UsageError(f"{path}: file not found") from None
+        with open_regular_text(path, MAX_WAVEFORM_BYTES) as handle:  # refuses fifos, devices, folders
+            lines = handle.read().splitlines()
     except (OSError, UnicodeDecodeError) as exc:
         raise UsageError(f"{path}: cannot read: {exc}") from None
     for number, line in enumerate(lines, start=1):
@@ -125,6 +126,8 @@ def read_signal_rows(path: Path, labels: str | None) -> tuple[list[np.ndarray], 
             values = np.array([float(v) for v in line.split(",") if v.strip() != ""])
         except ValueError:
             raise UsageError(f"{path}:{number}: not a row of numbers") from None
+        if not len(values):
+            raise UsageError(f"{path}:{number}: not a row of numbers")
         if not np.all(np.isfinite(values)):
             raise UsageError(f"{path}:{number}: values must be finite numbers")
         rows.append(values)

@@ -151,6 +151,22 @@ def build_parser() -> argparse.ArgumentParser:
                        help="stop after this many seconds (default: until Ctrl-C)")
     _add_config(watch)
 
+    keys = commands.add_parser("keys", help="CURVE key pairs: who may read a bed's alerts (create, list)")
+    key_commands = keys.add_subparsers(dest="keys_command", metavar="ACTION", parser_class=_Parser)
+    key_commands.required = True
+    create = key_commands.add_parser(
+        "create", help="a key pair NAME.key (public) and NAME.key_secret (owner-only) in the key folder")
+    create.add_argument("name", type=_bed, metavar="NAME",
+                        help="a bed's name (its server keys) or a console's / station's (keys.client)")
+    create.add_argument("--authorize", action="store_true",
+                        help="also let it connect to this box's beds (its public key into DIR/clients/)")
+    create.add_argument("--dir", type=Path, default=None, help="key folder (default: keys.dir)")
+    _add_config(create)
+    listing = key_commands.add_parser("list", help="the key pairs and the allowed client keys in the key folder")
+    listing.add_argument("--dir", type=Path, default=None, help="key folder (default: keys.dir)")
+    listing.add_argument("--json", action="store_true", help="JSON lines instead of text")
+    _add_config(listing)
+
     from respmon.classify.names import ARCHS
 
     train = commands.add_parser("train", help="train a pattern classifier on RSM signals (both modes)")
@@ -214,6 +230,10 @@ def main(argv: list[str] | None = None) -> int:
             from respmon.daemon import app
 
             return app.run(args)
+        if args.command == "keys":
+            from respmon import keys_cmd
+
+            return keys_cmd.run(args)
         if args.command == "watch":
             from respmon import watch
 

@@ -19,7 +19,7 @@ from typing import Any
 
 import yaml
 
-from respmon.errors import UsageError, short_repr
+from respmon.errors import UsageError, short_repr, short_text
 from sim.script import parse_script
 
 DEPTH_FPS_MODES = (6, 15, 30, 60, 90)  # the D4xx depth stream's frame rates
@@ -49,7 +49,7 @@ def _check_box(value: Any) -> None:
 
 
 def check_bed(value: str) -> None:
-    # The name goes into ZeroMQ topics ("alert/NAME/...") and systemd instance names.
+    # The name goes into ZeroMQ topics ("alert/NAME/..."), systemd instance names and key file names.
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}", value):
         raise ValueError(f"must be 1-64 letters, digits, '.', '_' or '-' (starting with a letter or "
                          f"digit), got {short_repr(value, 80)}")
@@ -59,10 +59,15 @@ def check_endpoint(value: str) -> None:
     match = re.fullmatch(r"tcp://[^\s/]+:(\d+)|ipc://\S+", value)
     if not match:
         raise ValueError(f"must be tcp://HOST:PORT or ipc://PATH, got {short_repr(value, 80)}")
-    if match.group(1) is not None and not 1 <= int(match.group(1)) <= 65535:
+    if match.group(1) is not None and not (len(match.group(1)) <= 5 and 1 <= int(match.group(1)) <= 65535):
         # ZeroMQ took 99999 without a word and bound another port
         raise ValueError(f"the port must be 1 to 65535, got {short_repr(value, 80)}")
 
+
+
+def _check_path(value: str) -> None:
+    if not value or "\0" in value or len(value) > 4096:
+        raise ValueError(f"must be a folder path, got {short_repr(value, 80)}")
 
 
 SCHEMA: dict[str, Any] = {
@@ -126,15 +131,25 @@ SCHEMA: dict[str, Any] = {
         "low_quality_delay_s": Setting(float, 60.0, minimum=10.0, maximum=3600.0),
         "technical_clear_s": Setting(float, 5.0, minimum=0.0, maximum=600.0),
         "update_interval_s": Setting(float, 10.0, minimum=1.0, maximum=600.0),
+        "restart_notice_s": Setting(float, 60.0, minimum=5.0, maximum=3600.0),
     },
     "publish": {
         "endpoint": Setting(str, "tcp://127.0.0.1:5556", check=check_endpoint),
         "snapshot_endpoint": Setting(str, "tcp://127.0.0.1:5557", check=check_endpoint),
         "send_hwm": Setting(int, 1000, minimum=10, maximum=1_000_000),
         "heartbeat_interval_s": Setting(float, 1.0, minimum=0.1, maximum=60.0),
+        "insecure": Setting(bool, False),
+    },
+    "keys": {
+        "dir": Setting(str, "keys", check=_check_path),
+        "client": Setting(str, "watch", check=check_bed),
     },
     "watch": {
         "heartbeat_timeout_s": Setting(float, 3.0, minimum=0.5, maximum=600.0),
+    },
+    "journal": {
+        "path": Setting(str, "", check=lambda v: _check_path(v) if v else None),
+        "max_events": Setting(int, 100_000, minimum=100, maximum=10_000_000),
     },
     "log": {
         "level": Setting(str, "info", choices=("debug", "info", "warning", "error")),
@@ -167,22 +182,25 @@ def check_value(setting: Setting, value: Any, where: str) -> Any:
     if value is None and setting.nullable:
         return None
     if setting.kind is float and isinstance(value, int) and not isinstance(value, bool):
-        value = float(value)
+        try:
+            value = float(value)
+        except OverflowError:
+            raise ConfigError(f"{where}: must be a finite number, got {short_repr(value, 40)}") from None
     wrong_bool = isinstance(value, bool) and setting.kind is not bool
     if setting.kind is list:
         pass  # the check says what shape the list must have
     elif wrong_bool or not isinstance(value, setting.kind):
-        hint = f' (quote it: "{value}")' if setting.kind is str and isinstance(value, (int, float)) else ""
-        raise ConfigError(f"{where}: must be {setting.kind.__name__}, got {value!r}{hint}")
+        hint = f' (quote it: "{str(value)[:60]}")' if setting.kind is str and isinstance(value, (int, float)) else ""
+        raise ConfigError(f"{where}: must be {setting.kind.__name__}, got {short_repr(value, 80)}{hint}")
     if isinstance(value, float) and not math.isfinite(value):
-        raise ConfigError(f"{where}: must be a finite number, got {value!r}")
+        raise ConfigError(f"{where}: must be a finite number, got {short_repr(value, 80)}")
     if setting.choices is not None and value not in setting.choices:
         allowed = ", ".join(str(c) for c in setting.choices)
-        raise ConfigError(f"{where}: must be one of {allowed}, got {value!r}")
+        raise ConfigError(f"{where}: must be one of {allowed}, got {short_repr(value, 80)}")
     if setting.minimum is not None and value < setting.minimum:
-        raise ConfigError(f"{where}: must be >= {setting.minimum}, got {value!r}")
+        raise ConfigError(f"{where}: must be >= {setting.minimum}, got {short_repr(value, 80)}")
     if setting.maximum is not None and value > setting.maximum:
-        raise ConfigError(f"{where}: must be <= {setting.maximum}, got {value!r}")
+        raise ConfigError(f"{where}: must be <= {setting.maximum}, got {short_repr(value, 80)}")
     if setting.check is not None:
         try:
             setting.check(value)
@@ -210,7 +228,8 @@ def _validate(node: yaml.Node, schema: dict[str, Any], path: str, source: str) -
             raise ConfigError(f"{source}:{key_node.start_mark.line + 1}: {path or 'top level'}: "
                               "keys must be plain names")
         key = key_node.value
-        dotted = f"{path}.{key}" if path else str(key)
+        name = short_text(key, 64)  # echoed in one line
+        dotted = f"{path}.{name}" if path else name
         at = f"{source}:{key_node.start_mark.line + 1}: {dotted}"
         if key not in schema:
             known = ", ".join(sorted(schema))
@@ -224,7 +243,13 @@ def _validate(node: yaml.Node, schema: dict[str, Any], path: str, source: str) -
         else:
             if not isinstance(value_node, yaml.ScalarNode) and entry.kind is not list:
                 raise ConfigError(f"{at}: must be a single {entry.kind.__name__}")
-            values[key] = check_value(entry, constructor.construct_object(value_node, deep=True), at)
+            try:
+                value = constructor.construct_object(value_node, deep=True)
+            except (yaml.YAMLError, ValueError, TypeError, KeyError, AttributeError, OverflowError) as exc:
+                # tags (!!int wide, !!timestamp x, !foo), impossible dates, 5,000-digit numbers
+                problem = getattr(exc, "problem", None) or (str(exc).splitlines() or [type(exc).__name__])[0]
+                raise ConfigError(f"{at}: not a value that can be read: {short_text(problem, 100)}") from None
+            values[key] = check_value(entry, value, at)
     return values
 
 
@@ -248,7 +273,7 @@ def parse_config(text: str, source: str = "<config>") -> SimpleNamespace:
         mark = getattr(exc, "problem_mark", None)
         line = f":{mark.line + 1}" if mark is not None else ""
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise ConfigError(f"{source}{line}: not valid YAML: {problem}") from None
+        raise ConfigError(f"{source}{line}: not valid YAML: {short_text(problem, 120)}") from None
     except RecursionError:
         raise ConfigError(f"{source}: nested too deeply to be a config") from None
     if root is None:

@@ -14,7 +14,9 @@ second before it (a frame out of order) is skipped; across a gap in the frames
 (respmon.sources.clock) the signal starts anew and the gap's seconds are "lost" windows; a clock
 that steps back further or leaps further than source.stall_s is a discontinuity: the Monitor's
 time goes on from where it was (no second is invented, none is waited for), the signal starts
-anew, and the next window is "lost" with the reason.
+anew, and the next window is "lost" with the reason. A second in which frames came on time and
+the chest stage could process none of them is "lost" too (UNPROCESSED), and the signal starts
+anew after it: the signal stage's last numbers are not written again for it.
 """
 
 from __future__ import annotations
@@ -39,6 +41,9 @@ class BadFrame(Exception):
         self.lines = lines
 
 
+UNPROCESSED = "frames arrive that cannot be processed"
+
+
 def lost_window(t: int, reason: str) -> dict:
     """The per-second result for a second the source gave nothing usable for."""
     return {"type": "window", "t": t, "state": "lost", "present": None, "rr_bpm": None, "quality": 0.0,
@@ -50,10 +55,14 @@ class Monitor:
     """Wires the stages; `frame()` or `sample()` in, per-second result dicts out."""
 
     def __init__(self, config: SimpleNamespace, *, fps: float | None = None, width: int | None = None,
-                 on_sample: Callable[[float, float], None] | None = None, classifier=None):
+                 on_sample: Callable[[float, float], None] | None = None, classifier=None,
+                 summarize: bool = True):
         self.config = config
         self.on_sample = on_sample
         self.classifier = classifier  # a PatternClassifier, or None for rate only
+        # Every rate, for summary()'s median: a replay's. A daemon's session lasts for days and
+        # never asks for one (a float a second would be 2.8 MB a day, for nothing).
+        self.summarize = summarize
         self.rates: list[float] = []
         self.windows = 0
         rate_hz = config.signal.rate_hz
@@ -71,18 +80,31 @@ class Monitor:
         self.frame_interval_s = 1.0 / fps if fps else 1.0 / rate_hz
         self.fault: str | None = None  # why the next windows are lost
         self.skipped_times = 0  # timestamps that were no time, or the same moment again
+        self.last_processed_t: float | None = None  # the Monitor's time of the last frame processed
 
     def _emit_until(self, t_s: float) -> list[dict]:
         lines = []
         while t_s + 1e-6 >= self.next_second:
             if self.fault is not None:
                 lines.append(lost_window(self.next_second, self.fault))
+            elif self._unprocessed(self.next_second):
+                # Frames came and the chest stage could take none of them: nothing was measured,
+                # and nothing from before is joined to what comes after.
+                self._restart_signal()
+                self.front.source_break()
+                lines.append(lost_window(self.next_second, UNPROCESSED))
             else:
                 lines.append(self._window(self.next_second))
             self.next_second += 1
         if lines:
             self.fault = None
         return lines
+
+    def _unprocessed(self, second: int) -> bool:
+        """No depth frame was processed in the second up to `second` (a gap in the frames is the
+        clock's to name)."""
+        return self.front is not None and (self.last_processed_t is None
+                                           or second - self.last_processed_t > MAX_FRAME_GAP_S + 1e-6)
 
     def _clock(self, t_s: float) -> float | None:
         """The Monitor's time for a source timestamp; None for one to skip (no time, or a repeat)."""
@@ -122,7 +144,7 @@ class Monitor:
         if self.front is not None:
             self._chest_feedback(second, state, tracking)
         self.windows += 1
-        if tracking and analysis.rr_bpm is not None:
+        if self.summarize and tracking and analysis.rr_bpm is not None:
             self.rates.append(analysis.rr_bpm)
         return {**self._base_window(second, analysis, state, tracking, fs), **self._pattern(tracking)}
 
@@ -187,6 +209,7 @@ class Monitor:
             result = self.front.process(t, depth_raw, mm_per_unit)
         except Exception as exc:  # the seconds already completed are not lost with the frame
             raise BadFrame(lines) from exc
+        self.last_processed_t = t
         if result.restart:
             self._restart_signal()
         for ts_frame, value in result.samples:

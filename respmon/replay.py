@@ -120,10 +120,12 @@ def run(args) -> int:
 def _publisher(config: SimpleNamespace, args):
     if args.publish is None:
         return None
+    from respmon.publish.security import server_security
     from respmon.publish.zmq_pub import Publisher
 
-    return Publisher(args.publish, args.snapshot or config.publish.snapshot_endpoint, config.bed.name,
-                     config.publish.send_hwm)
+    snapshot = args.snapshot or config.publish.snapshot_endpoint
+    security = server_security(config, args.config, [args.publish, snapshot])
+    return Publisher(args.publish, snapshot, config.bed.name, config.publish.send_hwm, security=security)
 
 
 def with_alerts(lines: Iterator[dict], bedside, heartbeat_s: float = 1.0, realtime: bool = False,

@@ -16,6 +16,7 @@ from datetime import datetime, timezone
 
 from respmon.config import load_config
 from respmon.publish.schema import MalformedMessage
+from respmon.publish.security import ClientSecurity, client_security
 from respmon.publish.zmq_pub import receive_checked, request_snapshot, subscriber
 
 SNAPSHOT_TIMEOUT_S = 2.0
@@ -132,9 +133,9 @@ class Console:
         return False
 
 
-def _snapshot(console: Console, endpoint: str, bed: str | None) -> None:
+def _snapshot(console: Console, endpoint: str, bed: str | None, security: ClientSecurity | None) -> None:
     try:
-        snap = request_snapshot(endpoint, SNAPSHOT_TIMEOUT_S, checked=True)
+        snap = request_snapshot(endpoint, SNAPSHOT_TIMEOUT_S, checked=True, security=security)
     except MalformedMessage as exc:
         console.notice("malformed_snapshot", f"skipped a malformed snapshot from {endpoint}: {exc}",
                        endpoint=endpoint, problem=str(exc))
@@ -149,13 +150,15 @@ def run(args) -> int:
     bed = args.bed
     scope = f"{bed}/" if bed else ""
     topics = [f"alert/{scope}", f"heartbeat/{scope}"]
-    sub = subscriber(endpoint, topics)
+    # The bed's public key is DIR/BED.key: the watched bed's (--bed) or this config's bed.name.
+    security = client_security(config, args.config, bed or config.bed.name, [endpoint, snapshot_endpoint])
+    sub = subscriber(endpoint, topics, security=security)
     console = Console(args.json, config.watch.heartbeat_timeout_s)
     started = time.monotonic()
     next_snapshot = started
     deadline = started + args.for_s if args.for_s is not None else None
     try:
-        _snapshot(console, snapshot_endpoint, bed)
+        _snapshot(console, snapshot_endpoint, bed, security)
         while deadline is None or time.monotonic() < deadline:
             try:
                 got = receive_checked(sub, RECEIVE_TICK_MS)
@@ -169,10 +172,10 @@ def run(args) -> int:
                 next_snapshot = time.monotonic() + max(console.heartbeat_timeout_s, SNAPSHOT_RETRY_S)
                 console.notice("fetching_snapshot", "a publisher without a snapshot here (restarted, started "
                                "after this console, or silent for a while); fetching its snapshot")
-                _snapshot(console, snapshot_endpoint, bed)
+                _snapshot(console, snapshot_endpoint, bed, security)
             if console.check_heartbeat(started):
                 sub.close(linger=0)
-                sub = subscriber(endpoint, topics)
+                sub = subscriber(endpoint, topics, security=security)
     except KeyboardInterrupt:
         pass
     finally:

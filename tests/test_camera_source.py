@@ -25,111 +25,12 @@ from respmon.sources.camera import (
     read_camera,
     select_camera,
 )
+from tests.fake_realsense import FakeContext, FakeDepth, FakeDevice, FakeFrames
 
 W, H = 8, 6
-DEPTH_SCALE_M = 0.0010000000474974513  # how a D4xx's 1 mm depth unit reads back (float32)
 
 
-# --- fakes of the few librealsense objects the source touches -------------------------------------
-
-
-class FakeProfile:
-    def __init__(self, width, height, fps, default=False, stream=rs.stream.depth, fmt=rs.format.z16):
-        self._w, self._h, self._fps, self._default, self._stream, self._fmt = width, height, fps, default, stream, fmt
-
-    def stream_type(self):
-        return self._stream
-
-    def format(self):
-        return self._fmt
-
-    def is_default(self):
-        return self._default
-
-    def as_video_stream_profile(self):
-        return self
-
-    def width(self):
-        return self._w
-
-    def height(self):
-        return self._h
-
-    def fps(self):
-        return self._fps
-
-
-class FakeSensor:
-    def __init__(self, depth_scale_m=DEPTH_SCALE_M):
-        self.depth_scale_m = depth_scale_m
-
-    def get_depth_scale(self):
-        return self.depth_scale_m
-
-    def get_stream_profiles(self):
-        return [
-            FakeProfile(640, 480, 30, stream=rs.stream.infrared, fmt=rs.format.y8, default=True),
-            FakeProfile(424, 240, 15),
-            FakeProfile(848, 480, 30, default=True),
-        ]
-
-
-class FakeDevice:
-    def __init__(
-        self, serial, name="Intel RealSense D435", firmware="5.16.0.1", usb_type="3.2", depth_scale_m=DEPTH_SCALE_M
-    ):
-        self.info = {
-            rs.camera_info.serial_number: serial,
-            rs.camera_info.name: name,
-            rs.camera_info.firmware_version: firmware,
-        }
-        if usb_type is not None:
-            self.info[rs.camera_info.usb_type_descriptor] = usb_type
-        self.sensor = FakeSensor(depth_scale_m)
-
-    def supports(self, key):
-        return key in self.info
-
-    def get_info(self, key):
-        if key not in self.info:
-            raise RuntimeError("info not supported")
-        return self.info[key]
-
-    def first_depth_sensor(self):
-        return self.sensor
-
-
-class FakeContext:
-    def __init__(self, *devices):
-        self.devices = list(devices)
-
-    def query_devices(self):
-        return list(self.devices)
-
-
-class FakeDepth:
-    def __init__(self, number, data):
-        self.number, self.data = number, data
-
-    def __bool__(self):
-        return self.data is not None
-
-    def get_data(self):
-        return self.data
-
-    def get_frame_number(self):
-        return self.number
-
-    def get_timestamp(self):
-        return 1000.0 + self.number * 1000.0 / 15
-
-
-class FakeFrames:
-    def __init__(self, depth):
-        self.depth = depth
-
-    def get_depth_frame(self):
-        return self.depth
+# --- a scripted pipeline (the other fakes of librealsense objects: tests/fake_realsense.py) -------
 
 
 def depth_data(number, shape=(H, W), dtype=np.uint16):

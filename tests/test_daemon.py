@@ -15,9 +15,10 @@ from pathlib import Path
 
 import pytest
 
+from respmon.publish.security import create_key_pair
 from respmon.publish.zmq_pub import receive, subscriber
 from tests.conftest import REPO, run_cli
-from tests.test_publish import endpoint
+from tests.test_publish import endpoint, plain_config
 
 FPS = 6
 SIZE = ("--width", "212", "--height", "120", "--fps", str(FPS))
@@ -49,11 +50,17 @@ def respmon(*args: str, stdout=subprocess.DEVNULL, **kwargs) -> subprocess.Popen
                             stdout=stdout, stderr=subprocess.PIPE, **kwargs)
 
 
-def write_config(path: Path, recording: Path, pub: str, snap: str, **source) -> Path:
+def write_config(path: Path, recording: Path, pub: str, snap: str, curve: bool = False, **source) -> Path:
+    """A daemon config; with curve, CURVE keys beside it: the bed's and an allowed console's."""
     extra = "".join(f"  {key}: {json.dumps(value)}\n" for key, value in source.items())
+    if curve:
+        create_key_pair(path.parent / "keys", "bed-9")
+        create_key_pair(path.parent / "keys", "watch", authorize=True)
     path.write_text(
         f'bed:\n  name: "bed-9"\nsource:\n  kind: recording\n  recording: "{recording}"\n{extra}'
-        f'publish:\n  endpoint: "{pub}"\n  snapshot_endpoint: "{snap}"\n', encoding="utf-8")
+        f'publish:\n  endpoint: "{pub}"\n  snapshot_endpoint: "{snap}"\n  insecure: {str(not curve).lower()}\n'
+        f'journal:\n  path: "{path.parent / "bed-9.alarms.sqlite"}"\n',
+        encoding="utf-8")
     return path
 
 
@@ -84,7 +91,7 @@ def test_apnea_onset_and_clear_reach_a_real_subscriber(recordings, tmp_path):
     sub = subscriber(pub, ["alert/bed-1/", "vitals/bed-1/"])
     with open(tmp_path / "stdout.jsonl", "w") as stdout:
         process = respmon("replay", str(recordings["apnea"]), "--publish", pub, "--snapshot", endpoint(),
-                          stdout=stdout)
+                          "--config", str(plain_config(tmp_path)), stdout=stdout)
         log = StderrLines(process)
         received = []
         while process.poll() is None:
@@ -115,14 +122,15 @@ def test_apnea_onset_and_clear_reach_a_real_subscriber(recordings, tmp_path):
 
 def test_the_daemon_serves_a_late_watch_and_keeps_running_when_frames_stop(recordings, tmp_path):
     pub, snap = endpoint(), endpoint()
-    config = write_config(tmp_path / "respmon.yaml", recordings["apnea_then_end"], pub, snap, realtime=False)
+    config = write_config(tmp_path / "respmon.yaml", recordings["apnea_then_end"], pub, snap, curve=True,
+                          realtime=False)
     daemon = respmon("run", "--config", str(config))
     log = StderrLines(daemon)
     try:
         log.wait_for("event=alert.onset condition=central_apnea")
         log.wait_for("event=alert.onset condition=camera_lost")  # the recording ended: no more frames
         watch = subprocess.run([sys.executable, "-m", "respmon.cli", "watch", "--endpoint", pub,
-                                "--snapshot-endpoint", snap, "--json", "--for", "2.5"],
+                                "--snapshot-endpoint", snap, "--json", "--for", "2.5", "--config", str(config)],
                                cwd=REPO, text=True, capture_output=True, timeout=60)
         assert watch.returncode == 0, watch.stderr
         first = json.loads(watch.stdout.splitlines()[0])
@@ -133,7 +141,7 @@ def test_the_daemon_serves_a_late_watch_and_keeps_running_when_frames_stop(recor
         assert active["central_apnea"]["priority"] == "high"
         assert active["camera_lost"]["kind"] == "technical"
         human = subprocess.run([sys.executable, "-m", "respmon.cli", "watch", "--endpoint", pub,
-                                "--snapshot-endpoint", snap, "--bed", "bed-9", "--for", "0.5"],
+                                "--snapshot-endpoint", snap, "--bed", "bed-9", "--for", "0.5", "--config", str(config)],
                                cwd=REPO, text=True, capture_output=True, timeout=60)
         assert "ACTIVE  high    bed-9  central_apnea" in human.stdout
         # SIGHUP with a broken config: refused, old config kept, still running.
@@ -149,9 +157,10 @@ def test_the_daemon_serves_a_late_watch_and_keeps_running_when_frames_stop(recor
     assert "Traceback" not in "".join(log.lines)
 
 
-def test_watch_says_when_the_heartbeat_stops():
+def test_watch_says_when_the_heartbeat_stops(tmp_path):
     watch = subprocess.run([sys.executable, "-m", "respmon.cli", "watch", "--endpoint", endpoint(),
-                            "--snapshot-endpoint", endpoint(), "--json", "--for", "4"],
+                            "--snapshot-endpoint", endpoint(), "--json", "--for", "4",
+                            "--config", str(plain_config(tmp_path))],
                            cwd=REPO, text=True, capture_output=True, timeout=60)
     events = [json.loads(line)["event"] for line in watch.stdout.splitlines()]
     assert events == ["no_snapshot", "heartbeat_lost"]
@@ -230,14 +239,14 @@ def test_bad_endpoints_and_beds_are_one_line(recordings, tmp_path):
     one_line_exit_2(*run_cli("watch", "--config", str(config))[::2], "publish.endpoint: must be tcp://HOST:PORT")
 
 
-def test_an_endpoint_in_use_is_one_line(recordings):
+def test_an_endpoint_in_use_is_one_line(recordings, tmp_path):
     import zmq
 
     busy = zmq.Context.instance().socket(zmq.PUB)
     port = busy.bind_to_random_port("tcp://127.0.0.1")
     try:
         code, _, err = run_cli("replay", str(recordings["short"]), "--publish", f"tcp://127.0.0.1:{port}",
-                               "--snapshot", endpoint())
+                               "--snapshot", endpoint(), "--config", str(plain_config(tmp_path)))
         one_line_exit_2(code, err, f"cannot bind the publish socket to tcp://127.0.0.1:{port}")
     finally:
         busy.close(linger=0)

@@ -22,6 +22,13 @@ def endpoint() -> str:
     return f"tcp://127.0.0.1:{free_port()}"
 
 
+def plain_config(folder) -> "Path":
+    """Defaults, but plain text on loopback (publish.insecure): for tests about something else."""
+    path = folder / "plain.yaml"
+    path.write_text("publish:\n  insecure: true\n", encoding="utf-8")
+    return path
+
+
 @pytest.fixture
 def publisher():
     pub = Publisher(endpoint(), endpoint(), "bed-1")

@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from respmon.publish.schema import MalformedMessage, check_message, check_snapshot, decode
 from respmon.watch import Console
 from tests.conftest import REPO
-from tests.test_publish import endpoint
+from tests.test_publish import endpoint, plain_config
 
 ALERT = {"schema": 1, "type": "alert", "publisher": "p1", "seq": 1, "bed": "bed-3", "time": 1.7e9,
          "event": "onset", "id": "a" * 32, "condition": "central_apnea", "pattern": "central_apnea",
@@ -94,7 +94,7 @@ def test_a_message_with_any_field_changed_is_checked_or_refused_and_the_console_
     Console(as_json=False, heartbeat_timeout_s=10.0, out=io.StringIO()).message("alert/bed-3/x", checked)
 
 
-def test_watch_reports_malformed_messages_and_snapshots_and_still_shows_a_real_alert():
+def test_watch_reports_malformed_messages_and_snapshots_and_still_shows_a_real_alert(tmp_path):
     pub_endpoint, snap_endpoint = endpoint(), endpoint()
     context = zmq.Context.instance()
     pub = context.socket(zmq.PUB)
@@ -112,7 +112,8 @@ def test_watch_reports_malformed_messages_and_snapshots_and_still_shows_a_real_a
     server = threading.Thread(target=serve, daemon=True)
     server.start()
     watch = subprocess.Popen([sys.executable, "-m", "respmon.cli", "watch", "--endpoint", pub_endpoint,
-                              "--snapshot-endpoint", snap_endpoint, "--json", "--for", "9"],
+                              "--snapshot-endpoint", snap_endpoint, "--json", "--for", "9",
+                              "--config", str(plain_config(tmp_path))],
                              cwd=REPO, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         time.sleep(2.0)  # the console subscribes, then asks for its snapshot

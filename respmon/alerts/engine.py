@@ -29,6 +29,9 @@ CONDITIONS: dict[str, tuple[str, str]] = {
     "camera_lost": ("technical", "medium"),
     "nobody_in_bed": ("technical", "low"),
     "low_signal_quality": ("technical", "low"),
+    # The daemon stopped without saying so (killed, crashed, power lost) and started again: the
+    # patient went unwatched for a while. Raised at start, cleared once monitoring has held.
+    "monitoring_restarted": ("technical", "medium"),
 }
 PHYSIOLOGICAL = tuple(c for c, (kind, _) in CONDITIONS.items() if kind == "physiological")
 TRACKING_STATES = ("breathing", "apnea")
@@ -178,6 +181,35 @@ class AlertEngine:
         if state in ("lost", "searching"):
             return None, None, self.cfg.absent_delay_s, self.cfg.technical_clear_s, None
         return state == "absent", obs.get("present") is True, self.cfg.absent_delay_s, self.cfg.technical_clear_s, None
+
+    def _judge_monitoring_restarted(self, obs: dict):
+        # Never raised by the per-second judges (restarted() raises it); cleared after
+        # restart_notice_s of seconds that were monitored (not lost).
+        return None, obs.get("state") != "lost", math.inf, self.cfg.restart_notice_s, None
+
+    def restore(self, onsets: list[dict], t: float) -> None:
+        """Alarms that were active when the last run ended (their onset messages, from the
+        journal): active again with their ids and onsets, cleared the way any alarm is."""
+        for onset in onsets:
+            condition = onset.get("condition")
+            if condition not in CONDITIONS or condition in self.active:
+                continue
+            onset_wall_s = datetime.fromisoformat(str(onset["onset"]).replace("Z", "+00:00")).timestamp()
+            self.active[condition] = Active(str(onset["id"]), condition, float(onset["onset_t"]), onset_wall_s,
+                                            t, onset.get("confidence"))
+
+    def restarted(self, t: float, down_s: float | None, last_alive: str | None) -> list[dict]:
+        """The monitoring_restarted onset (the last run did not stop cleanly), at monitor time t;
+        one still active from an earlier restart is cleared first."""
+        obs = {"t": t, "state": "starting",
+               "reason": f"the monitor stopped without a clean stop (last alive {last_alive or 'unknown'}, "
+                         f"{'for an unknown time' if down_s is None else f'{down_s:.0f} s'} unwatched)"}
+        events = []
+        if "monitoring_restarted" in self.active:
+            events.append(self._clear("monitoring_restarted", obs, "restarted again"))
+        self.active["monitoring_restarted"] = Active(self.new_id(), "monitoring_restarted", t, self.wall_clock(),
+                                                     t, None)
+        return events + [self._event(self.active["monitoring_restarted"], "onset", obs)]
 
     def _judge_low_signal_quality(self, obs: dict):
         state = obs.get("state")

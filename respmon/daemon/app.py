@@ -8,6 +8,7 @@ alarm and signals keep working when frames stop. Live and recording differ only 
 
 from __future__ import annotations
 
+import gc
 import logging
 import queue
 import signal
@@ -17,6 +18,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 from respmon.config import ConfigError, load_config
+from respmon.alerts.engine import iso_utc
 from respmon.daemon.bedside import Bedside
 from respmon.daemon.notify import Notifier
 from respmon.errors import UsageError
@@ -31,6 +33,7 @@ MAX_PACE_SLIP_S = 1.0  # a realtime recording further off its pace than this is 
 WINDOW_CADENCE_S = 1.0  # the Monitor writes one window per second of source time
 QUEUE_FRAMES = 30  # 1 s at 30 fps (24 MB at 848x480): rides out a region search (0.1-0.2 s), stays live
 BAD_FRAME_LOG_EVERY = 100
+READER_JOIN_S = 0.5  # on stop, the longest the reader is waited for (SIGTERM is honoured within 1 s)
 # Sections a running daemon can take over on SIGHUP; the others shape the pipeline or its sockets.
 RELOADABLE = ("alerts", "log")
 
@@ -133,12 +136,14 @@ class FrameReader(threading.Thread):
 
 class Daemon:
     def __init__(self, config: SimpleNamespace, config_path: Path | None, classifier, publisher,
-                 notifier: Notifier | None = None):
+                 notifier: Notifier | None = None, journal=None):
         self.config = config
         self.config_path = config_path
         self.classifier = classifier
         self.notifier = notifier or Notifier()
-        self.bedside = Bedside(config, classifier.version if classifier is not None else None, publisher)
+        self.journal = journal  # an AlarmJournal: alarms survive a crash, a restart says so
+        self.bedside = Bedside(config, classifier.version if classifier is not None else None, publisher,
+                               journal)
         self.frames: queue.Queue = queue.Queue(maxsize=QUEUE_FRAMES)
         self.stop_event = threading.Event()
         self.reload_requested = False
@@ -154,8 +159,12 @@ class Daemon:
         self.ready_sent = False
         self.last_frame_mono: float | None = None
         # Liveness is progress, not frames: when the Monitor last wrote a second of source time
-        # (or, for a session that has not written one yet, when its first second was due).
+        # that was monitored, not lost (or, for a session that has not written one yet, when its
+        # first second was due).
         self.last_window_mono: float | None = None
+        # ...and when a frame last moved the source's time on: a timestamp the Monitor could use,
+        # on a frame it could process.
+        self.last_usable_mono: float | None = None
         self.lost_reason: str | None = None
         self.session_published = False  # the current source session has written a window
         self.windows_since_ping = 0
@@ -171,6 +180,12 @@ class Daemon:
         self.reload_requested = True
 
     def run(self) -> int:
+        # Startup left some 200,000 long-lived objects (torch and the classifier, scipy, numpy):
+        # frozen out of the cyclic GC's way, a full collection no longer walks them while
+        # monitoring (75-90 ms of the main loop each time) nor at exit (350 ms of a SIGTERM).
+        gc.collect()
+        gc.freeze()
+        self._restore()
         reader = FrameReader(self.config, self.frames, self.stop_event)
         reader.start()
         log.info("started", extra={"bed": self.config.bed.name, "event": "daemon.start",
@@ -199,10 +214,21 @@ class Daemon:
                     self.windows_since_ping = 0
                     next_ping = now + self.notifier.watchdog_interval_s
         finally:
-            self.notifier.stopping()
             self.stop_event.set()
-            reader.join(timeout=3.0)
-            self.bedside.close()
+            stopping = time.monotonic()
+            try:  # the last word, so that a console can tell a stop from a crash
+                self._heartbeat(stopping, "stopping")
+            except Exception:
+                log.exception("last heartbeat failed", extra={"bed": self.config.bed.name, "event": "daemon.stop"})
+            self.notifier.stopping()
+            # The publisher first (it waits for what it has queued to go out, not for the reader),
+            # then what is left of the reader's time: a source stuck in its driver is not waited
+            # for beyond READER_JOIN_S (the reader is a daemon thread).
+            self.bedside.close(self.last_t)
+            reader.join(timeout=max(0.0, stopping + READER_JOIN_S - time.monotonic()))
+            if reader.is_alive():
+                log.warning("frame reader still busy in the source after %g s: not waited for", READER_JOIN_S,
+                            extra={"bed": self.config.bed.name, "event": "daemon.stop"})
             log.info("stopped", extra={"bed": self.config.bed.name, "event": "daemon.stop",
                                        "frames": self.frame_count})
         return 0
@@ -212,6 +238,39 @@ class Daemon:
         return (self.lost_reason is None and self.session_published
                 and now - self.last_window_mono < self.config.source.stall_s + WINDOW_CADENCE_S)
 
+    def _restore(self) -> None:
+        """What the journal knew: the alarms active when the last run ended are active again (same
+        ids; they clear when their condition has ended), events it wrote but may not have sent go
+        out, monitor time goes on from where it was (plus the time it was down), and an unclean
+        stop raises monitoring_restarted."""
+        if self.journal is None:
+            return
+        bed = self.config.bed.name
+        try:
+            previous = self.journal.start_run()
+        except Exception as exc:  # the journal is there to help; it never stops the monitoring
+            log.error("alarm journal unreadable, starting without it: %s", exc,
+                      extra={"bed": bed, "event": "journal.failed"})
+            self.journal = self.bedside.journal = None
+            return
+        now = time.time()
+        down_s = None if previous.last_wall_s is None else max(0.0, now - previous.last_wall_s)
+        if previous.last_t is not None:
+            self.last_t = int(previous.last_t + (down_s or 0.0)) + 1
+        publisher = self.bedside.publisher
+        for event in previous.unpublished:  # written, then killed before it went out (at worst twice)
+            if publisher is not None:
+                publisher.publish("alert", event, condition=event["condition"])
+        self.bedside.engine.restore(previous.active, self.last_t)
+        if previous.active:
+            log.warning("%d alarm(s) restored from the journal: %s", len(previous.active),
+                        ", ".join(a["condition"] for a in previous.active), extra={"bed": bed, "event": "journal.restored"})
+        events = []
+        if previous.unclean:
+            last_alive = None if previous.last_wall_s is None else iso_utc(previous.last_wall_s)
+            events = self.bedside.engine.restarted(self.last_t, down_s, last_alive)
+        self.bedside.alerts(events, self.last_t)
+
     def _stalled(self, now: float) -> bool:
         """Whether monitoring has stopped: no new second of source time for source.stall_s, be it
         for want of frames or of frames the pipeline can use."""
@@ -219,9 +278,15 @@ class Daemon:
             return True
         stall_s = self.config.source.stall_s
         since = self.last_window_mono if self.last_window_mono is not None else self.started_mono
-        # Seconds are written once per second of source time: a stall is stall_s past the next one due.
-        if now - since >= stall_s + WINDOW_CADENCE_S:
-            if self.last_frame_mono is not None and now - self.last_frame_mono < stall_s:
+        usable = self.last_usable_mono if self.last_usable_mono is not None else self.started_mono
+        frames_arrive = self.last_frame_mono is not None and now - self.last_frame_mono < stall_s
+        # Frames that arrive and cannot move the source's time on (a frozen clock, garbage
+        # timestamps, every frame bad): stall_s after the last one that could. No frames at all is
+        # the reader's to say first (the camera's stall timeout, with its reason); seconds are
+        # written once per second of source time, so in any case a stall is stall_s past the next
+        # one due.
+        if (frames_arrive and now - usable >= stall_s) or now - since >= stall_s + WINDOW_CADENCE_S:
+            if frames_arrive:
                 skipped = 0 if self.monitor is None else self.monitor.skipped_times
                 self.lost_reason = (f"frames arrive but give no signal for {stall_s:g} s ({self.bad_frames} bad, "
                                     f"{skipped} without a usable timestamp)")
@@ -257,10 +322,11 @@ class Daemon:
     def _start_session(self, info: dict) -> None:
         self.session_info = info
         self.monitor = Monitor(self.config, fps=float(info["fps"]), width=int(info["width"]),
-                               classifier=self.classifier)
+                               classifier=self.classifier, summarize=False)
         self.offset_t = self.last_t
         self.session_published = False
         self.last_window_mono = time.monotonic() + 1.0  # its first second is a second of frames away
+        self.last_usable_mono = time.monotonic()
         self.source_name = info["source"]
         log.info("source started", extra={"bed": self.config.bed.name, "event": "source.start",
                                           "source": info["source"]})
@@ -272,8 +338,11 @@ class Daemon:
             self._start_session(self.session_info)
         self.frame_count += 1
         self.last_frame_mono = time.monotonic()
+        skipped = self.monitor.skipped_times
         try:
             windows = self.monitor.frame(frame.timestamp_ms / 1000.0, frame.depth_raw, frame.mm_per_unit)
+            if self.monitor.skipped_times == skipped:
+                self.last_usable_mono = self.last_frame_mono
         except Exception as exc:  # a bad frame costs that frame, never the daemon
             self.bad_frames += 1
             cause = exc.__cause__ if isinstance(exc, BadFrame) else exc
@@ -288,23 +357,32 @@ class Daemon:
         if not windows:
             return
         if not self.session_published:
-            # Lost seconds may have been written while this session waited for its first second:
-            # its seconds follow them.
+            # Until a session monitors (writes a second that is not lost) the daemon says lost
+            # itself, a second per second of wall time, and the session's lost seconds would
+            # collide with those. Its seconds follow the daemon's.
+            windows = windows[next((i for i, w in enumerate(windows) if w["state"] != "lost"), len(windows)):]
+            if not windows:
+                return
             self.session_published = True
             self.offset_t = self.last_t - windows[0]["t"] + 1
         if self.lost_reason is not None:
             log.info("monitoring again", extra={"bed": self.config.bed.name, "event": "source.back"})
             self.lost_reason = None
-        self.last_window_mono = time.monotonic()
-        self.windows_since_ping += len(windows)
+        # Liveness is seconds monitored: a lost second (a clock fault, frames that cannot be
+        # processed) is said, and is no progress.
+        monitored = sum(w["state"] != "lost" for w in windows)
+        if monitored:
+            self.last_window_mono = time.monotonic()
+        self.windows_since_ping += monitored
         for window in windows:
             window["t"] = self.offset_t + window["t"]
             self.last_t = window["t"]
             self.bedside.window(window)
 
-    def _heartbeat(self, now: float) -> None:
+    def _heartbeat(self, now: float, state: str | None = None) -> None:
         latest = self.bedside.latest or {}
-        state = "lost" if self.lost_reason is not None else latest.get("state", "starting")
+        if state is None:
+            state = "lost" if self.lost_reason is not None else latest.get("state", "starting")
         status = {"state": state, "source": _text(self.source_name), "frames": self.frame_count,
                   "bad_frames": self.bad_frames, "uptime_s": round(now - self.started_mono, 1),
                   "t": self.last_t, "reason": None if self.lost_reason is None else _text(self.lost_reason)}
@@ -332,8 +410,10 @@ class Daemon:
         self._apply_config(self._read_new_config())
 
     def _read_new_config(self) -> SimpleNamespace | None:
-        """The config file as it is now; None, with one log line, where it cannot be used."""
+        """The config file as it is now; None, with one log line, where it cannot be used. The
+        allow-list of client keys is read again too (a key added or revoked takes a SIGHUP)."""
         bed = self.config.bed.name
+        self._reload_clients()
         if self.config_path is None:
             log.warning("reload: no config file to read (started without --config)",
                         extra={"bed": bed, "event": "config.reload_skipped"})
@@ -347,6 +427,20 @@ class Daemon:
         log.error("reload refused, keeping the running config: %s", reason,
                   extra={"bed": bed, "event": "config.reload_refused"})
         return None
+
+    def _reload_clients(self) -> None:
+        bed = self.config.bed.name
+        reload_clients = getattr(self.bedside.publisher, "reload_clients", None)
+        if reload_clients is None:
+            return
+        try:
+            count = reload_clients()
+        except UsageError as exc:
+            log.error("reload: keeping the allowed client keys: %s", exc,
+                      extra={"bed": bed, "event": "keys.reload_refused"})
+            return
+        if count is not None:
+            log.info("%d client key(s) allowed", count, extra={"bed": bed, "event": "keys.reloaded"})
 
     def _apply_config(self, new: SimpleNamespace | None) -> None:
         if new is None:
@@ -363,28 +457,52 @@ class Daemon:
                  extra={"bed": bed, "event": "config.reloaded"})
 
 
-def run(args) -> int:
-    config = load_config(args.config)
-    setup_logging(config.log.level)
+def _check_setup(config: SimpleNamespace, config_path: Path | None):
+    """What the config points at (the recording, the keys) before anything starts: the CURVE
+    security of the sockets; UsageError, one line, where it cannot be used."""
     if config.source.kind == "recording":
         from respmon.sources.recording import recording_info
 
         if not config.source.recording:
             raise UsageError("source.recording: a recording path is needed when source.kind is recording")
-        recording_info(Path(config.source.recording))  # unreadable or missing: one line, exit 2 now
+        recording_info(Path(config.source.recording))
+    from respmon.publish.security import server_security
+
+    return server_security(config, config_path, [config.publish.endpoint, config.publish.snapshot_endpoint])
+
+
+def run(args) -> int:
+    config = load_config(args.config)
+    setup_logging(config.log.level)
+    try:
+        security = _check_setup(config, args.config)
+    except UsageError as exc:  # the line names the config that pointed there
+        raise UsageError(f"{args.config}: {exc}" if args.config is not None else str(exc)) from None
+    from respmon.publish.security import is_local
     from respmon.publish.zmq_pub import Publisher
     from respmon.replay import load_classifier
 
+    from respmon.alerts.journal import AlarmJournal, journal_path
+
+    endpoints = [config.publish.endpoint, config.publish.snapshot_endpoint]
+    journal = AlarmJournal(journal_path(config.journal.path, config.bed.name), config.bed.name,
+                           config.journal.max_events)  # unusable: one line, exit 2
     classifier = load_classifier(config)
     publisher = Publisher(config.publish.endpoint, config.publish.snapshot_endpoint, config.bed.name,
-                          config.publish.send_hwm)
-    for endpoint in (config.publish.endpoint, config.publish.snapshot_endpoint):
-        host = endpoint.split("://", 1)[-1].rsplit(":", 1)[0]
-        if endpoint.startswith("tcp://") and host not in ("127.0.0.1", "localhost", "[::1]", "::1"):
+                          config.publish.send_hwm, security=security)
+    bed = config.bed.name
+    if security is None:
+        log.warning("publish.insecure: alerts go out in plain text to anyone on this box",
+                    extra={"bed": bed, "event": "publish.insecure"})
+    else:
+        log.info("CURVE on; %d client key(s) allowed from %s", publisher.allow_list.count,
+                 security.clients_dir, extra={"bed": bed, "event": "publish.curve"})
+    for endpoint in endpoints:
+        if not is_local(endpoint):
             log.warning("%s is not loopback: under the systemd unit only loopback reaches it unless "
                         "IPAddressAllow names the station (systemd/README.md)", endpoint,
-                        extra={"bed": config.bed.name, "event": "publish.not_loopback"})
-    daemon = Daemon(config, args.config, classifier, publisher)
+                        extra={"bed": bed, "event": "publish.not_loopback"})
+    daemon = Daemon(config, args.config, classifier, publisher, journal=journal)
     signal.signal(signal.SIGTERM, daemon.request_stop)
     signal.signal(signal.SIGINT, daemon.request_stop)
     signal.signal(signal.SIGHUP, daemon.request_reload)

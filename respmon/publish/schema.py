@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -22,6 +23,9 @@ MAX_MESSAGE_BYTES = 1 << 20  # a snapshot with every alert is a few kB; more is 
 MAX_NAME = 64  # bed names, ids, conditions (bed.name is at most 64 characters)
 MAX_TEXT = 1024  # reasons, sources, versions
 MAX_EPOCH_S = 1e11  # wall clocks beyond this are no time a console can print
+
+
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
 
 
 class MalformedMessage(ValueError):
@@ -40,7 +44,16 @@ def _count(v: Any) -> bool:
 
 
 def _text(limit: int) -> Check:
-    return lambda v: isinstance(v, str) and len(v) <= limit
+    # Text a console can print: no lone surrogate (JSON's "\ud800" decodes to one, and printing
+    # it to a UTF-8 stdout raised UnicodeEncodeError: `respmon watch` died).
+    return lambda v: isinstance(v, str) and len(v) <= limit and not _SURROGATE.search(v)
+
+
+def _name(v: Any) -> bool:
+    # Beds, ids, conditions, states: a console prints them as they are, so no control characters
+    # (a newline or an escape sequence in a bed name could draw a made-up line on the operator's
+    # screen). What the publisher sends (bed.name's pattern, fixed words, hex ids, ISO times) passes.
+    return isinstance(v, str) and len(v) <= MAX_NAME and v.isprintable()
 
 
 def _one_of(*values: str) -> Check:
@@ -57,42 +70,44 @@ def _epoch(v: Any) -> bool:
 
 def _probs(v: Any) -> bool:
     return isinstance(v, dict) and len(v) <= 16 and all(
-        isinstance(k, str) and len(k) <= MAX_NAME and _number(p) for k, p in v.items())
+        _name(k) and _number(p) for k, p in v.items())
 
 
 ENVELOPE: dict[str, Check] = {
     "schema": lambda v: v == SCHEMA_VERSION and not isinstance(v, bool),
     "type": _one_of("alert", "vitals", "heartbeat"),
-    "publisher": _text(MAX_NAME),
+    "publisher": _name,
     "seq": _count,
-    "bed": _text(MAX_NAME),
+    "bed": _name,
     "time": _epoch,
 }
 EVIDENCE: dict[str, Check] = {
-    "state": _text(MAX_NAME),
+    "state": _name,
     "seconds_without_breathing": _or_null(_number),
     "quality": _or_null(_number),
     "probs": _or_null(_probs),
 }
 ALERT: dict[str, Check] = {
     "event": _one_of("onset", "update", "clear"),
-    "id": _text(MAX_NAME),
-    "bed": _text(MAX_NAME),
-    "condition": _text(MAX_NAME),
-    "pattern": _or_null(_text(MAX_NAME)),
+    "id": _name,
+    "bed": _name,
+    "condition": _name,
+    "pattern": _or_null(_name),
     "kind": _one_of("physiological", "technical"),
     "priority": _one_of("high", "medium", "low"),
     "t": _or_null(_number),
     "onset_t": _or_null(_number),
-    "onset": _text(MAX_NAME),
+    "onset": _name,
     "confidence": _or_null(_number),
     "rr_bpm": _or_null(_number),
     "evidence": lambda v: isinstance(v, dict),
     "model_version": _or_null(_text(MAX_TEXT)),
 }
-ALERT_OPTIONAL: dict[str, Check] = {"reason": _text(MAX_TEXT), "duration_s": _or_null(_number)}
+# A clear's reason is printed by the console too ("condition ended", "nobody in bed").
+ALERT_OPTIONAL: dict[str, Check] = {"reason": lambda v: _text(MAX_TEXT)(v) and v.isprintable(),
+                                    "duration_s": _or_null(_number)}
 HEARTBEAT: dict[str, Check] = {
-    "state": _text(MAX_NAME),
+    "state": _name,
     "source": _text(MAX_TEXT),
     "frames": _or_null(_count),
     "bad_frames": _or_null(_count),
@@ -103,13 +118,13 @@ HEARTBEAT: dict[str, Check] = {
 }
 VITALS: dict[str, Check] = {
     "t": _or_null(_number),
-    "state": _text(MAX_NAME),
+    "state": _name,
     "present": lambda v: v is None or isinstance(v, bool),
     "rr_bpm": _or_null(_number),
     "quality": _or_null(_number),
     "seconds_since_breath": _or_null(_number),
     "displacement_mm": _or_null(_number),
-    "pattern": _or_null(_text(MAX_NAME)),
+    "pattern": _or_null(_name),
     "confidence": _or_null(_number),
     "probs": _or_null(_probs),
 }

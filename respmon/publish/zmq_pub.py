@@ -19,6 +19,7 @@ import zmq
 
 from respmon.errors import UsageError
 from respmon.publish.schema import MAX_MESSAGE_BYTES, SCHEMA_VERSION, MalformedMessage, decode, decode_snapshot
+from respmon.publish.security import AllowList, ClientSecurity, ServerSecurity, secure_client, secure_server
 
 KINDS = ("alert", "vitals", "heartbeat")
 SNAPSHOT_POLL_MS = 200
@@ -26,7 +27,7 @@ SNAPSHOT_REQUEST = b"snapshot"
 # What a peer may send these sockets: a subscription (a topic prefix, under 100 bytes) or the
 # snapshot request. ZeroMQ drops the connection of a peer that sends more (issue 11: one 1 GiB
 # message took the daemon from 327 MB to 2.3 GB).
-MAX_INBOUND_BYTES = 256
+MAX_INBOUND_BYTES = 1024
 SNAPSHOT_SEND_HWM = 16  # replies queued for a client that does not read them, at most
 HANDSHAKE_IVL_MS = 5000  # a connection that has not completed ZeroMQ's handshake by then is dropped
 HEARTBEAT_IVL_MS, HEARTBEAT_TIMEOUT_MS = 5000, 15000  # and one whose peer stopped answering
@@ -71,21 +72,42 @@ def _bind(socket: zmq.Socket, endpoint: str, what: str) -> None:
     try:
         socket.bind(endpoint)
     except zmq.ZMQError as err:
-        socket.close(linger=0)
+        socket.close(linger=0)  # closing twice (again in Publisher.close) is harmless
         raise PublishError(f"cannot bind the {what} socket to {endpoint}: {err}") from None
 
 
 class Publisher:
     """Not thread-safe: publish() from one thread. The snapshot is served from its own thread from
-    whatever set_snapshot() last stored."""
+    whatever set_snapshot() last stored.
+
+    With security (respmon.publish.security), both sockets are CURVE servers and only clients whose
+    keys are in the allow-list get through the handshake: anyone else receives nothing and can send
+    nothing (not even a subscription). The publisher then has its own ZeroMQ context, whose one ZAP
+    handler is its allow-list. Without, plain text: for loopback and tests (publish.insecure)."""
 
     def __init__(self, endpoint: str, snapshot_endpoint: str | None, bed: str, send_hwm: int = 1000,
-                 context: zmq.Context | None = None):
+                 context: zmq.Context | None = None, security: ServerSecurity | None = None):
         self.bed = bed
         self.publisher_id = uuid.uuid4().hex[:12]
-        self.context = context or zmq.Context.instance()
+        self._own_context = security is not None and context is None
+        self.context = zmq.Context() if self._own_context else (context or zmq.Context.instance())
+        self.allow_list = AllowList(self.context, security.clients_dir) if security is not None else None
         self.seq = dict.fromkeys(KINDS, 0)
+        self._lock = threading.Lock()
+        self._snapshot: dict = {"alerts": [], "vitals": None}
+        self._stop = threading.Event()
+        self._thread = None
+        self.snapshot_endpoint = None
         self.socket = self.context.socket(zmq.PUB)
+        try:
+            self._open(endpoint, snapshot_endpoint, send_hwm, security)
+        except PublishError:
+            self.close()
+            raise
+
+    def _open(self, endpoint: str, snapshot_endpoint: str | None, send_hwm: int,
+              security: ServerSecurity | None) -> None:
+        secure_server(self.socket, security)
         # Per subscriber: at the high-water mark ZeroMQ drops that subscriber's messages instead of
         # queueing without bound; a send never blocks the frame loop.
         self.socket.setsockopt(zmq.SNDHWM, send_hwm)
@@ -93,15 +115,11 @@ class Publisher:
         _harden(self.socket)
         _bind(self.socket, endpoint, "publish")
         self.endpoint = self.socket.getsockopt_string(zmq.LAST_ENDPOINT)
-        self._lock = threading.Lock()
-        self._snapshot: dict = {"alerts": [], "vitals": None}
-        self._stop = threading.Event()
-        self._thread = None
-        self.snapshot_endpoint = None
         if snapshot_endpoint:
             router = self.context.socket(zmq.ROUTER)
             router.setsockopt(zmq.LINGER, 0)
             router.setsockopt(zmq.SNDHWM, SNAPSHOT_SEND_HWM)
+            secure_server(router, security)
             _harden(router)
             _bind(router, snapshot_endpoint, "snapshot")
             self.snapshot_endpoint = router.getsockopt_string(zmq.LAST_ENDPOINT)
@@ -163,16 +181,26 @@ class Publisher:
         if self._thread is not None:
             self._thread.join(timeout=2.0)
         self.socket.close()
+        if self.allow_list is not None:
+            self.allow_list.stop()
+        if self._own_context:
+            self.context.term()
+
+    def reload_clients(self) -> int | None:
+        """Read the allow-list folder again (SIGHUP); the number of keys, None without security.
+        KeyFileError (one line) when it cannot be read: the old list stays."""
+        return self.allow_list.reload() if self.allow_list is not None else None
 
 
 def request_snapshot(endpoint: str, timeout_s: float = 2.0, context: zmq.Context | None = None,
-                     checked: bool = False) -> dict | None:
+                     checked: bool = False, security: ClientSecurity | None = None) -> dict | None:
     """The publisher's snapshot, or None if it does not answer within timeout_s; MalformedMessage
     if the answer is not JSON or, when checked, not a snapshot of docs/messages.md's."""
     context = context or zmq.Context.instance()
     socket = context.socket(zmq.REQ)
     socket.setsockopt(zmq.LINGER, 0)
     socket.setsockopt(zmq.MAXMSGSIZE, MAX_MESSAGE_BYTES)
+    secure_client(socket, security)
     try:
         socket.connect(endpoint)
         socket.send(b"snapshot")
@@ -190,12 +218,13 @@ def request_snapshot(endpoint: str, timeout_s: float = 2.0, context: zmq.Context
 
 
 def subscriber(endpoints: list[str] | str, prefixes: list[str], context: zmq.Context | None = None,
-               rcv_hwm: int = 10000) -> zmq.Socket:
+               rcv_hwm: int = 10000, security: ClientSecurity | None = None) -> zmq.Socket:
     context = context or zmq.Context.instance()
     socket = context.socket(zmq.SUB)
     socket.setsockopt(zmq.RCVHWM, rcv_hwm)
     socket.setsockopt(zmq.LINGER, 0)
     socket.setsockopt(zmq.MAXMSGSIZE, MAX_MESSAGE_BYTES)  # a hostile publisher's 1 GiB is dropped
+    secure_client(socket, security)
     for prefix in prefixes:
         socket.setsockopt(zmq.SUBSCRIBE, prefix.encode())
     for endpoint in [endpoints] if isinstance(endpoints, str) else endpoints:

@@ -93,6 +93,8 @@ class _Playback:
         message = _one_line(err)
         if message.startswith("Couldn't resolve"):  # the file opened, but no stream matches depth
             return RecordingError(f"recording has no depth stream: {self.path}")
+        if "no recognizable" in message:  # a rosbag2 database whose topics hold no camera stream
+            return RecordingError(f"recording has no camera stream (no image topics): {self.path}")
         if any(s in message for s in ("SQLite error", "malformed", "not a database", "Failed to setup storage")):
             return RecordingError(f"recording is truncated or corrupt (not a valid rosbag2 database): {self.path}")
         if "ros reader" in message or "Error reading" in message:
