@@ -81,6 +81,7 @@ SCHEMA: dict[str, Any] = {
         "realtime": Setting(bool, True),
         "stall_s": Setting(float, 5.0, minimum=1.0, maximum=60.0),
         "reconnect_interval_s": Setting(float, 5.0, minimum=1.0, maximum=300.0),
+        "clock_pace_tolerance": Setting(float, 0.1, minimum=0.0, maximum=0.5),
     },
     "camera": {
         "serial": Setting(str, ""),

@@ -191,11 +191,24 @@ def test_a_signal_not_yet_judged_gets_the_whole_low_quality_delay_to_settle():
     assert [e["t"] for e in onsets(events, "low_signal_quality")] == [60]  # 60 s unusable, not 20
 
 
-def test_no_chest_region_waits_the_whole_low_quality_delay():
+def test_a_chest_lost_after_it_was_found_waits_the_whole_low_quality_delay():
     engine = _engine(low_quality_delay_s=60.0, apnea_delay_s=20.0)
-    events = run(engine, [obs(t, state="searching", rr=None, since=None, pattern=None) for t in range(1, 60)])
+    run(engine, [obs(t) for t in range(1, 5)])  # found, breathing
+    events = run(engine, [obs(t, state="searching", rr=None, since=None, pattern=None) for t in range(5, 64)])
     assert not onsets(events, "low_signal_quality")
-    assert onsets(run(engine, [obs(60, state="searching", rr=None, since=None, pattern=None)]), "low_signal_quality")
+    assert onsets(run(engine, [obs(64, state="searching", rr=None, since=None, pattern=None)]), "low_signal_quality")
+
+
+@pytest.mark.parametrize("apnea_delay_s, first_search_s, expected_t", [(20.0, 19.0, 20), (20.0, 31.0, 31),
+                                                                       (45.0, 19.0, 45)])
+def test_nothing_breathing_found_since_the_start_is_said_as_fast_as_an_apnea_would_be(apnea_delay_s, first_search_s,
+                                                                                      expected_t):
+    # A monitor started beside a motionless person searches and finds no chest: it says so after
+    # the apnea delay (or the first search, if that takes longer), not after low_quality_delay_s.
+    engine = _engine(low_quality_delay_s=60.0, apnea_delay_s=apnea_delay_s)
+    engine.first_search_s = first_search_s
+    events = run(engine, [obs(t, state="searching", rr=None, since=None, pattern=None) for t in range(1, 70)])
+    assert [e["t"] for e in onsets(events, "low_signal_quality")] == [expected_t]
 
 
 def test_irregular_breathing_is_not_low_signal_quality():

@@ -57,6 +57,7 @@ def _config():
     config.camera.width, config.camera.height, config.camera.fps = 212, 120, 15
     config.alerts.technical_clear_s = 0.0  # camera_lost clears at the first second written again
     config.publish.heartbeat_interval_s = 0.25
+    config.source.clock_pace_tolerance = 0.0  # the fake camera runs faster than life on purpose
     return config
 
 
@@ -495,3 +496,39 @@ def test_stopping_says_so_last_and_waits_for_no_source_stuck_in_its_driver(monke
     (timeout, published), = joins
     assert published == len(publisher.messages)  # the reader is waited for after the publisher closed
     assert timeout is not None and timeout <= app.READER_JOIN_S
+
+
+@pytest.mark.parametrize("pace", [0.5, 2.0])
+def test_a_camera_clock_off_the_wall_clocks_pace_is_lost_not_misread(monkeypatch, pace):
+    # At 0.5x every rate would read double and a 20 s apnea would last 10 s: no second is
+    # monitored on such a clock; camera_lost says the pace, and a clock back on pace is monitored.
+    from respmon.daemon import app
+
+    clock = DrivenClock()
+    monkeypatch.setattr(app, "time", clock)
+    config = _config()
+    config.source.clock_pace_tolerance = 0.1
+    daemon = Daemon(config, None, None, None)
+    daemon._start_session({"fps": 15, "width": 212, "source": "camera test"})
+    depth = _frames(15)
+    source_ms, n = 1e6, 0
+
+    def feed(seconds: float, rate: float) -> None:
+        nonlocal source_ms, n
+        for _ in range(int(seconds * 15)):
+            daemon._frame(DepthFrame(n, source_ms, depth[n % 15], 1.0))
+            n += 1
+            clock.now += 1 / 15
+            source_ms += 1000.0 * rate / 15
+
+    feed(40, 1.0)
+    assert daemon.lost_reason is None and daemon.monitor is not None
+    feed(31, pace)
+    assert daemon.lost_reason is not None and "x the wall clock" in daemon.lost_reason
+    assert daemon.monitor is None and daemon._stalled(clock.now)
+    windows_before = daemon.monitor
+    feed(20, pace)
+    assert daemon.monitor is windows_before is None  # nothing timed by that clock is monitored
+    feed(32, 1.0)  # a span back on pace, then a new session
+    feed(3, 1.0)
+    assert daemon.lost_reason is None and daemon.monitor is not None

@@ -134,3 +134,29 @@ def test_a_frozen_clock_after_a_reset_far_from_the_start_is_no_stream_of_faults(
     times = np.concatenate([36_000.0 + np.arange(0, 30, 0.1), np.full(200, 0.123456789)])
     lines = _run(times)
     assert [w["state"] for w in lines].count("lost") <= 1
+
+
+def test_clock_pace_names_a_clock_running_off_the_wall_clock_and_forgives_steps():
+    from respmon.sources.clock import ClockPace
+
+    pace = ClockPace(tolerance=0.1, span_s=30.0)
+    wall, source = 0.0, 5e5
+    for _ in range(31 * 15):  # on pace, with a frame queued up to 0.9 s late now and then
+        wall += 1 / 15
+        source += 1 / 15
+        assert pace.observe(wall + (0.9 if int(wall) % 7 == 0 else 0.0), source) is None
+    source += 3600.0  # a leap is the clock judge's to name, not a pace
+    for _ in range(31 * 15):
+        wall += 1 / 15
+        source += 1 / 15
+        assert pace.observe(wall, source) is None
+    for _ in range(31 * 15):
+        wall += 1 / 15
+        source += 1.2 / 15
+        fault = pace.observe(wall, source)
+    assert fault is not None and ("1.19x" in fault or "1.20x" in fault)
+    for _ in range(31 * 15):
+        wall += 1 / 15
+        source += 1 / 15
+        fault = pace.observe(wall, source)
+    assert fault is None

@@ -76,7 +76,8 @@ class Tracker:
 
 class AlertEngine:
     def __init__(self, alerts_config: SimpleNamespace, bed: str, model_version: str | None,
-                 wall_clock: Callable[[], float] | None = None, new_id: Callable[[], str] | None = None):
+                 wall_clock: Callable[[], float] | None = None, new_id: Callable[[], str] | None = None,
+                 first_search_s: float = 0.0):
         self.cfg = alerts_config
         self.bed = bed
         self.model_version = model_version
@@ -87,6 +88,10 @@ class AlertEngine:
         self.last: dict = {}
         self.last_pause_t = -math.inf  # when the signal stage last timed a pause >= BIOTS_PAUSE_S
         self.pauses_were_judged = False  # since the chest was last (re)acquired
+        # How long a chest search takes to find a breathing person at start (its window and two
+        # retries), and whether one has been found since this engine started.
+        self.first_search_s = first_search_s
+        self.tracked_since_start = False
 
     def reconfigure(self, alerts_config: SimpleNamespace) -> None:
         """New limits and delays apply from the next observation; active alerts stay active."""
@@ -106,6 +111,8 @@ class AlertEngine:
         since = obs.get("seconds_since_breath")
         if obs.get("state") in TRACKING_STATES and since is not None and since >= BIOTS_PAUSE_S:
             self.last_pause_t = float(obs["t"])
+        if obs.get("state") in TRACKING_STATES:
+            self.tracked_since_start = True
         if obs.get("state") not in TRACKING_STATES:
             self.pauses_were_judged = False
         elif since is not None:
@@ -229,6 +236,12 @@ class AlertEngine:
         delay_s = self.cfg.low_quality_delay_s
         if unjudged and self.pauses_were_judged:
             delay_s = min(delay_s, self.cfg.apnea_delay_s)
+        if state == "searching" and not self.tracked_since_start:
+            # Nothing breathing found in view since the start (a monitor started, or restarted,
+            # beside a motionless person; an empty bed; a camera looking elsewhere: they look the
+            # same). A running monitor would have raised its apnea alarm apnea_delay_s after the
+            # last breath; a starting one says what it can see as soon: no breathing.
+            delay_s = min(delay_s, max(self.cfg.apnea_delay_s, self.first_search_s))
         return unusable, usable, delay_s, self.cfg.technical_clear_s, None
 
     # The shared lifecycle.

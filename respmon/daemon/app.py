@@ -25,6 +25,7 @@ from respmon.errors import UsageError
 from respmon.logs import set_level, setup_logging
 from respmon.monitor import BadFrame, Monitor, lost_window
 from respmon.publish.schema import MAX_TEXT
+from respmon.sources.clock import ClockPace
 
 log = logging.getLogger("respmon.daemon")
 
@@ -142,6 +143,10 @@ class Daemon:
         self.classifier = classifier
         self.notifier = notifier or Notifier()
         self.journal = journal  # an AlarmJournal: alarms survive a crash, a restart says so
+        tolerance = config.source.clock_pace_tolerance
+        # A live camera's clock must keep the wall clock's pace; a recording's is paced by it, or
+        # (realtime false) legitimately faster.
+        self.pace = ClockPace(tolerance) if config.source.kind == "camera" and tolerance > 0 else None
         self.bedside = Bedside(config, classifier.version if classifier is not None else None, publisher,
                                journal)
         self.frames: queue.Queue = queue.Queue(maxsize=QUEUE_FRAMES)
@@ -242,8 +247,11 @@ class Daemon:
         """What the journal knew: the alarms active when the last run ended are active again (same
         ids; they clear when their condition has ended), events it wrote but may not have sent go
         out, monitor time goes on from where it was (plus the time it was down), and an unclean
-        stop raises monitoring_restarted."""
+        stop raises monitoring_restarted. The snapshot is set here in any case: the publisher holds
+        snapshot requests until then (a console asking as the daemon comes back is not told that
+        nothing is active before the restored alarms are in)."""
         if self.journal is None:
+            self.bedside.alerts([], None)
             return
         bed = self.config.bed.name
         try:
@@ -252,6 +260,7 @@ class Daemon:
             log.error("alarm journal unreadable, starting without it: %s", exc,
                       extra={"bed": bed, "event": "journal.failed"})
             self.journal = self.bedside.journal = None
+            self.bedside.alerts([], None)
             return
         now = time.time()
         down_s = None if previous.last_wall_s is None else max(0.0, now - previous.last_wall_s)
@@ -319,8 +328,25 @@ class Daemon:
             if time.monotonic() >= deadline:
                 return
 
+    def _off_pace(self, frame) -> bool:
+        """A live camera whose clock runs off the wall clock's pace: its frames are not monitored
+        (every rate would be wrong by that factor); the daemon says lost, with the pace."""
+        fault = self.pace.observe(time.monotonic(), frame.timestamp_ms / 1000.0)
+        if fault is None:
+            return False
+        if self.lost_reason != fault:
+            log.warning("source clock off pace: %s", fault, extra={"bed": self.config.bed.name,
+                                                                  "event": "source.clock_pace"})
+        self.lost_reason = fault
+        self.monitor = None  # back on pace, a new session: nothing timed by the wrong clock goes on
+        self.frame_count += 1
+        self.last_frame_mono = time.monotonic()
+        return True
+
     def _start_session(self, info: dict) -> None:
         self.session_info = info
+        if self.pace is not None:
+            self.pace.reset()
         self.monitor = Monitor(self.config, fps=float(info["fps"]), width=int(info["width"]),
                                classifier=self.classifier, summarize=False)
         self.offset_t = self.last_t
@@ -332,6 +358,8 @@ class Daemon:
                                           "source": info["source"]})
 
     def _frame(self, frame) -> None:
+        if self.pace is not None and self._off_pace(frame):
+            return
         if self.monitor is None:
             if self.session_info is None:
                 return
@@ -489,7 +517,7 @@ def run(args) -> int:
                            config.journal.max_events)  # unusable: one line, exit 2
     classifier = load_classifier(config)
     publisher = Publisher(config.publish.endpoint, config.publish.snapshot_endpoint, config.bed.name,
-                          config.publish.send_hwm, security=security)
+                          config.publish.send_hwm, security=security, hold_snapshots=True)  # until _restore
     bed = config.bed.name
     if security is None:
         log.warning("publish.insecure: alerts go out in plain text to anyone on this box",

@@ -32,7 +32,9 @@ class Bedside:
 
     def __init__(self, config: SimpleNamespace, model_version: str | None, publisher=None, journal=None):
         self.bed = config.bed.name
-        self.engine = AlertEngine(config.alerts, self.bed, model_version)
+        region = getattr(config, "region", None)
+        first_search_s = 0.0 if region is None else region.search_window_s + 2 * region.search_interval_s
+        self.engine = AlertEngine(config.alerts, self.bed, model_version, first_search_s=first_search_s)
         self.publisher = publisher
         self.journal = journal
         self.latest: dict | None = None

@@ -59,3 +59,46 @@ def judge_source_time(last_t_s: float | None, t_s: float, max_gap_s: float) -> C
     if step_s > MAX_FRAME_GAP_S:
         return ClockStep("gap", step_s, f"no frames for {step_s:.1f} s")
     return ClockStep("next", step_s)
+
+
+# The pace of a live camera's clock is measured over this much wall time: long enough that a frame
+# queued for up to a second (the daemon's frame queue) moves the measured pace by at most 3 %.
+PACE_SPAN_S = 30.0
+
+
+class ClockPace:
+    """Whether a live camera's clock runs at the wall clock's pace.
+
+    Every rate and pause is timed on source time: a clock running at 0.5x would make 14 bpm read as
+    28 and a 20 s apnea last 10 s. The pace is measured over PACE_SPAN_S of wall time; outside
+    1 +- tolerance it is a fault until a later span is back within it. Steps of the clock (a
+    reset, a leap: judge_source_time's to name) start the span afresh and say nothing of its pace.
+    Pure: (wall time, source time) pairs in, the fault (or None) out.
+    """
+
+    def __init__(self, tolerance: float, span_s: float = PACE_SPAN_S):
+        self.tolerance = tolerance
+        self.span_s = span_s
+        self.fault: str | None = None
+        self.reset()
+
+    def reset(self) -> None:
+        self._anchor: tuple[float, float] | None = None
+        self._last: tuple[float, float] | None = None
+
+    def observe(self, wall_s: float, source_s: float) -> str | None:
+        if not math.isfinite(source_s):
+            return self.fault
+        if self._last is not None and abs((source_s - self._last[1]) - (wall_s - self._last[0])) > MAX_FRAME_GAP_S:
+            self._anchor = None  # a step of the clock, not a pace
+        self._last = (wall_s, source_s)
+        if self._anchor is None:
+            self._anchor = (wall_s, source_s)
+            return self.fault
+        wall_span = wall_s - self._anchor[0]
+        if wall_span >= self.span_s:
+            pace = (source_s - self._anchor[1]) / wall_span
+            self.fault = None if abs(pace - 1.0) <= self.tolerance else (
+                f"the camera's clock runs at {pace:.2f}x the wall clock (rates and pauses would be timed wrong)")
+            self._anchor = (wall_s, source_s)
+        return self.fault
