@@ -86,7 +86,8 @@ class Publisher:
     handler is its allow-list. Without, plain text: for loopback and tests (publish.insecure)."""
 
     def __init__(self, endpoint: str, snapshot_endpoint: str | None, bed: str, send_hwm: int = 1000,
-                 context: zmq.Context | None = None, security: ServerSecurity | None = None):
+                 context: zmq.Context | None = None, security: ServerSecurity | None = None,
+                 hold_snapshots: bool = False):
         self.bed = bed
         self.publisher_id = uuid.uuid4().hex[:12]
         self._own_context = security is not None and context is None
@@ -96,6 +97,11 @@ class Publisher:
         self._lock = threading.Lock()
         self._snapshot: dict = {"alerts": [], "vitals": None}
         self._stop = threading.Event()
+        # hold_snapshots: requests wait, queued in the socket, until set_snapshot() first says what
+        # is active (a daemon restoring its alarms from the journal must not answer "none" before).
+        self._snapshot_set = threading.Event()
+        if not hold_snapshots:
+            self._snapshot_set.set()
         self._thread = None
         self.snapshot_endpoint = None
         self.socket = self.context.socket(zmq.PUB)
@@ -147,6 +153,7 @@ class Publisher:
     def set_snapshot(self, alerts: list[dict], vitals: dict | None) -> None:
         with self._lock:
             self._snapshot = {"alerts": alerts, "vitals": vitals, "seq": dict(self.seq)}
+        self._snapshot_set.set()
 
     def _snapshot_reply(self) -> bytes:
         with self._lock:
@@ -161,7 +168,7 @@ class Publisher:
         poller.register(router, zmq.POLLIN)
         try:
             while not self._stop.is_set():
-                if not poller.poll(SNAPSHOT_POLL_MS):
+                if not self._snapshot_set.wait(SNAPSHOT_POLL_MS / 1000) or not poller.poll(SNAPSHOT_POLL_MS):
                     continue
                 frames = router.recv_multipart()
                 # A REQ client sends [identity, b"", b"snapshot"] and gets one reply. Anything else
