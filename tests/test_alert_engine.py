@@ -253,3 +253,12 @@ def test_every_alert_has_a_lifecycle(observations):
 def test_noisy_or_is_at_least_the_strongest_evidence(ps):
     combined = noisy_or(ps)
     assert max(ps) - 1e-12 <= combined <= 1.0
+
+
+def test_a_source_that_comes_back_to_no_breathing_is_said_as_fast_as_a_start():
+    engine = _engine(low_quality_delay_s=60.0, apnea_delay_s=20.0, technical_clear_s=0.0)
+    engine.first_search_s = 19.0
+    run(engine, [obs(t) for t in range(1, 30)])
+    run(engine, [{"type": "window", "t": t, "state": "lost"} for t in range(30, 100)])
+    events = run(engine, [obs(t, state="searching", rr=None, since=None, pattern=None) for t in range(100, 170)])
+    assert [e["t"] for e in onsets(events, "low_signal_quality")] == [119]

@@ -57,6 +57,23 @@ def test_an_unusable_secret_key_is_one_line_naming_it(tmp_path, damage, fragment
     assert "\n" not in str(caught.value)
 
 
+def test_a_key_of_the_right_alphabet_that_is_no_key_is_one_line_not_a_traceback(tmp_path):
+    # '#' x 40 passes the alphabet, but each 5 characters must stay under 2**32: libzmq refused it
+    # with ZMQError deep in setsockopt
+    public_path, secret_path = create_key_pair(tmp_path, "bed-3")
+    public = load_public_key(public_path).decode()
+    public_path.write_text(public_path.read_text().replace(public, "#" * 40))
+    with pytest.raises(KeyFileError, match="not a 40-character Z85"):
+        load_public_key(public_path)
+
+
+def test_a_clients_folder_others_can_write_to_is_refused(tmp_path):
+    create_key_pair(tmp_path, "nurse", authorize=True)
+    (tmp_path / "clients").chmod(0o777)
+    with pytest.raises(KeyFileError, match="writable by others"):
+        load_client_keys(tmp_path / "clients")
+
+
 def test_a_pair_whose_halves_do_not_match_is_refused(tmp_path):
     a, b = _pair(tmp_path, "a"), _pair(tmp_path, "b")
     path = tmp_path / "a.key_secret"

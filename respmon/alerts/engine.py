@@ -89,7 +89,8 @@ class AlertEngine:
         self.last_pause_t = -math.inf  # when the signal stage last timed a pause >= BIOTS_PAUSE_S
         self.pauses_were_judged = False  # since the chest was last (re)acquired
         # How long a chest search takes to find a breathing person at start (its window and two
-        # retries), and whether one has been found since this engine started.
+        # retries), and whether one has been found since this engine started or the source last
+        # came back.
         self.first_search_s = first_search_s
         self.tracked_since_start = False
 
@@ -113,6 +114,8 @@ class AlertEngine:
             self.last_pause_t = float(obs["t"])
         if obs.get("state") in TRACKING_STATES:
             self.tracked_since_start = True
+        elif obs.get("state") == "lost":  # the source comes back to a search: as a start
+            self.tracked_since_start = False
         if obs.get("state") not in TRACKING_STATES:
             self.pauses_were_judged = False
         elif since is not None:

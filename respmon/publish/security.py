@@ -19,11 +19,13 @@ import ipaddress
 import os
 import re
 import stat
+import struct
 import threading
 from dataclasses import dataclass
 from pathlib import Path
 
 import zmq
+from zmq.utils import z85
 
 from respmon.config import check_bed
 from respmon.errors import UsageError
@@ -67,21 +69,26 @@ def check_key_name(name: str) -> str:
     return name
 
 
-def _read_key_file(path: Path) -> bytes:
+def _read_key_file(path: Path) -> tuple[bytes, int]:
+    """The file's bytes and mode. Opened without blocking and checked on the open file: a fifo or
+    a device put in its place is refused, not waited on (a reload thread stuck there would ignore
+    every later SIGHUP)."""
     try:
-        info = path.stat()
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
     except OSError as err:
         raise KeyFileError(f"{path}: cannot read the key file ({err.strerror or err}); "
-                        "make one with `respmon keys create`") from None
-    if not stat.S_ISREG(info.st_mode):
-        raise KeyFileError(f"{path}: not a regular file")
-    if info.st_size > MAX_KEY_FILE_BYTES:
-        raise KeyFileError(f"{path}: {info.st_size} bytes is not a key file (at most {MAX_KEY_FILE_BYTES})")
+                           "make one with `respmon keys create`") from None
     try:
-        with open(path, "rb") as handle:
-            return handle.read(MAX_KEY_FILE_BYTES + 1)
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise KeyFileError(f"{path}: not a regular file")
+        if info.st_size > MAX_KEY_FILE_BYTES:
+            raise KeyFileError(f"{path}: {info.st_size} bytes is not a key file (at most {MAX_KEY_FILE_BYTES})")
+        return os.read(fd, MAX_KEY_FILE_BYTES + 1), info.st_mode
     except OSError as err:
         raise KeyFileError(f"{path}: cannot read the key file ({err.strerror or err})") from None
+    finally:
+        os.close(fd)
 
 
 def _field(text: bytes, name: bytes, path: Path) -> bytes | None:
@@ -91,14 +98,22 @@ def _field(text: bytes, name: bytes, path: Path) -> bytes | None:
         if line.startswith(b"#") or not line.startswith(name):
             continue
         value = line.split(b"=", 1)[1].strip(b" \t'\"") if b"=" in line else b""
-        if not _Z85_KEY.fullmatch(value):
+        if not _Z85_KEY.fullmatch(value) or not _decodes(value):
             raise KeyFileError(f"{path}: its {name.decode()} is not a 40-character Z85 CURVE key")
         return value
     return None
 
 
+def _decodes(value: bytes) -> bool:
+    try:  # 40 characters of the alphabet can still be no key: each 5 must stay under 2**32
+        z85.decode(value)
+        return True
+    except (ValueError, struct.error):
+        return False
+
+
 def load_public_key(path: Path) -> bytes:
-    public = _field(_read_key_file(path), b"public-key", path)
+    public = _field(_read_key_file(path)[0], b"public-key", path)
     if public is None:
         raise KeyFileError(f"{path}: no public-key in it (not a ZeroMQ certificate)")
     return public
@@ -106,11 +121,11 @@ def load_public_key(path: Path) -> bytes:
 
 def load_key_pair(path: Path) -> KeyPair:
     """A NAME.key_secret file: refused when others may read it (whoever reads it can pose as it)."""
-    text = _read_key_file(path)
+    text, mode = _read_key_file(path)
     public, secret = _field(text, b"public-key", path), _field(text, b"secret-key", path)
     if public is None or secret is None:
         raise KeyFileError(f"{path}: a secret key file needs both public-key and secret-key (the .key_secret file)")
-    if path.stat().st_mode & 0o077:
+    if mode & 0o077:
         raise KeyFileError(f"{path}: readable or writable by others than its owner; chmod 600 it")
     if zmq.curve_public(secret) != public:
         raise KeyFileError(f"{path}: its public-key is not the secret-key's")
@@ -169,7 +184,9 @@ def load_client_keys(clients_dir: Path) -> frozenset[bytes]:
     (a half-read allow-list would lock out whoever was in the file it skipped without a word)."""
     if not clients_dir.is_dir():
         raise KeyFileError(f"{clients_dir}: no such folder of allowed client keys "
-                        "(make one with `respmon keys create NAME --authorize`, or copy clients' NAME.key there)")
+                           "(make one with `respmon keys create NAME --authorize`, or copy clients' NAME.key there)")
+    if clients_dir.stat().st_mode & 0o022:  # whoever can write there can let themselves in
+        raise KeyFileError(f"{clients_dir}: writable by others than its owner; chmod go-w it")
     try:
         paths = sorted(p for p in clients_dir.iterdir() if p.suffix == ".key")
     except OSError as err:

@@ -79,10 +79,11 @@ class ClockPace:
     def __init__(self, tolerance: float, span_s: float = PACE_SPAN_S):
         self.tolerance = tolerance
         self.span_s = span_s
-        self.fault: str | None = None
         self.reset()
 
     def reset(self) -> None:
+        """A new camera session: its clock is judged afresh."""
+        self.fault: str | None = None
         self._anchor: tuple[float, float] | None = None
         self._last: tuple[float, float] | None = None
 
