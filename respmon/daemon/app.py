@@ -19,7 +19,7 @@ from types import SimpleNamespace
 
 from respmon.config import ConfigError, load_config
 from respmon.alerts.engine import iso_utc
-from respmon.daemon.bedside import Bedside
+from respmon.daemon.bedside import START_HOLD_S, Bedside
 from respmon.daemon.notify import Notifier
 from respmon.errors import UsageError
 from respmon.logs import set_level, setup_logging
@@ -200,6 +200,7 @@ class Daemon:
         try:
             while not self.stop_event.is_set():
                 self._reload_step()
+                self.bedside.release()  # the start's alerts, once subscribers have had time to reconnect
                 self._drain()
                 now = time.monotonic()
                 if self._stalled(now) and now >= next_lost:
@@ -219,6 +220,7 @@ class Daemon:
                     self.windows_since_ping = 0
                     next_ping = now + self.notifier.watchdog_interval_s
         finally:
+            clean = self.stop_event.is_set()  # a stop asked for; not an exception on its way out
             self.stop_event.set()
             stopping = time.monotonic()
             try:  # the last word, so that a console can tell a stop from a crash
@@ -229,7 +231,7 @@ class Daemon:
             # The publisher first (it waits for what it has queued to go out, not for the reader),
             # then what is left of the reader's time: a source stuck in its driver is not waited
             # for beyond READER_JOIN_S (the reader is a daemon thread).
-            self.bedside.close(self.last_t)
+            self.bedside.close(self.last_t, clean)
             reader.join(timeout=max(0.0, stopping + READER_JOIN_S - time.monotonic()))
             if reader.is_alive():
                 log.warning("frame reader still busy in the source after %g s: not waited for", READER_JOIN_S,
@@ -262,14 +264,23 @@ class Daemon:
             self.journal = self.bedside.journal = None
             self.bedside.alerts([], None)
             return
+        try:
+            self._restore_from(previous)
+        except Exception as exc:  # whatever the file held, monitoring starts
+            log.error("alarm journal: restoring failed, starting with what was restored: %s", exc,
+                      extra={"bed": bed, "event": "journal.failed"})
+            self.bedside.alerts([], None)
+
+    def _restore_from(self, previous) -> None:
+        bed = self.config.bed.name
         now = time.time()
         down_s = None if previous.last_wall_s is None else max(0.0, now - previous.last_wall_s)
         if previous.last_t is not None:
             self.last_t = int(previous.last_t + (down_s or 0.0)) + 1
-        publisher = self.bedside.publisher
-        for event in previous.unpublished:  # written, then killed before it went out (at worst twice)
-            if publisher is not None:
-                publisher.publish("alert", event, condition=event["condition"])
+        # What the last run wrote and may not have sent goes out again (at worst twice), before
+        # this start's own alerts, all START_HOLD_S from now: the subscribers that lost the last
+        # run reconnect first (the snapshot has them at once).
+        self.bedside.hold(START_HOLD_S, previous.unpublished, previous.unpublished_seqs)
         self.bedside.engine.restore(previous.active, self.last_t)
         if previous.active:
             log.warning("%d alarm(s) restored from the journal: %s", len(previous.active),
@@ -510,11 +521,11 @@ def run(args) -> int:
     from respmon.publish.zmq_pub import Publisher
     from respmon.replay import load_classifier
 
-    from respmon.alerts.journal import AlarmJournal, journal_path
+    from respmon.alerts.journal import journal_path, open_journal
 
     endpoints = [config.publish.endpoint, config.publish.snapshot_endpoint]
-    journal = AlarmJournal(journal_path(config.journal.path, config.bed.name), config.bed.name,
-                           config.journal.max_events)  # unusable: one line, exit 2
+    journal = open_journal(journal_path(config.journal.path, config.bed.name), config.bed.name,
+                           config.journal.max_events)
     classifier = load_classifier(config)
     publisher = Publisher(config.publish.endpoint, config.publish.snapshot_endpoint, config.bed.name,
                           config.publish.send_hwm, security=security, hold_snapshots=True)  # until _restore
