@@ -532,3 +532,28 @@ def test_a_camera_clock_off_the_wall_clocks_pace_is_lost_not_misread(monkeypatch
     feed(32, 1.0)  # a span back on pace, then a new session
     feed(3, 1.0)
     assert daemon.lost_reason is None and daemon.monitor is not None
+
+
+def test_a_main_loop_that_falls_behind_does_not_make_a_camera_off_pace(monkeypatch):
+    # Frames queued while the main loop was busy (4.5 s at 6 fps) are judged by when they came
+    # off the driver: a healthy camera stays on pace.
+    from respmon.daemon import app
+
+    clock = DrivenClock()
+    monkeypatch.setattr(app, "time", clock)
+    config = _config()
+    config.source.clock_pace_tolerance = 0.1
+    config.camera.fps = 6
+    daemon = Daemon(config, None, None, None)
+    daemon._start_session({"fps": 6, "width": 212, "source": "camera test"})
+    depth = _frames(6, fps=6)
+    backlog = []
+    for n in range(6 * 70):
+        arrived = clock.now
+        backlog.append((DepthFrame(n, 1e6 + 1000.0 * n / 6, depth[n % 6], 1.0), arrived))
+        clock.now += 1 / 6
+        if not 6 * 20 <= n < 6 * 20 + 27:  # one 4.5 s stall, 20 s in
+            for frame, at in backlog:
+                daemon._frame(frame, at)
+            backlog.clear()
+        assert daemon.lost_reason is None

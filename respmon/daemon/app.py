@@ -45,7 +45,8 @@ def _text(value: str) -> str:
 
 
 class FrameReader(threading.Thread):
-    """Puts ("start", info), ("frame", DepthFrame) and ("lost", reason) items on the queue."""
+    """Puts ("start", info), ("frame", DepthFrame) (a camera's: (DepthFrame, monotonic time it
+    arrived)) and ("lost", reason) items on the queue."""
 
     def __init__(self, config: SimpleNamespace, out: queue.Queue, stop: threading.Event):
         super().__init__(name="frames", daemon=True)
@@ -127,7 +128,9 @@ class FrameReader(threading.Thread):
                                     "source": f"camera {stream.serial}"}
                             if not self._put(("start", info)):
                                 return
-                        if not self._put(("frame", frame)):
+                        # stamped as it comes off the driver: the clock's pace is judged against
+                        # when frames came, not when a busy main loop took them from the queue
+                        if not self._put(("frame", (frame, time.monotonic()))):
                             return
             except CameraError as exc:
                 self._put(("lost", str(exc)))
@@ -327,7 +330,7 @@ class Daemon:
             except queue.Empty:
                 return
             if kind == "frame":
-                self._frame(payload)
+                self._frame(*payload) if isinstance(payload, tuple) else self._frame(payload)
             elif kind == "start":
                 self._start_session(payload)
             elif kind == "lost":
@@ -339,10 +342,11 @@ class Daemon:
             if time.monotonic() >= deadline:
                 return
 
-    def _off_pace(self, frame) -> bool:
+    def _off_pace(self, frame, arrived_mono: float | None) -> bool:
         """A live camera whose clock runs off the wall clock's pace: its frames are not monitored
         (every rate would be wrong by that factor); the daemon says lost, with the pace."""
-        fault = self.pace.observe(time.monotonic(), frame.timestamp_ms / 1000.0)
+        fault = self.pace.observe(time.monotonic() if arrived_mono is None else arrived_mono,
+                                  frame.timestamp_ms / 1000.0)
         if fault is None:
             return False
         if self.lost_reason != fault:
@@ -368,8 +372,8 @@ class Daemon:
         log.info("source started", extra={"bed": self.config.bed.name, "event": "source.start",
                                           "source": info["source"]})
 
-    def _frame(self, frame) -> None:
-        if self.pace is not None and self._off_pace(frame):
+    def _frame(self, frame, arrived_mono: float | None = None) -> None:
+        if self.pace is not None and self._off_pace(frame, arrived_mono):
             return
         if self.monitor is None:
             if self.session_info is None:
