@@ -68,7 +68,11 @@ class Console:
 
     def snapshot(self, snap: dict | None, endpoint: str, bed: str | None) -> None:
         if snap is None:
-            self.notice("no_snapshot", f"no snapshot from {endpoint} (is respmon running there?)",
+            # Under CURVE a console whose key the bed does not allow, or that has the wrong bed
+            # key, hears nothing at all: the same silence as a daemon that is down.
+            self.notice("no_snapshot", f"no snapshot from {endpoint} (is respmon running there? with CURVE: "
+                        "is this console's public key in the bed's keys/clients/, and is keys.dir/BED.key "
+                        "that bed's?)",
                         endpoint=endpoint)
             return
         publisher = snap.get("publisher", "")
