@@ -8,9 +8,7 @@ so a typo in a bedside box's config never silently falls back to a default.
 from __future__ import annotations
 
 import math
-import os
 import re
-import stat
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +18,7 @@ from typing import Any
 import yaml
 
 from respmon.errors import UsageError, short_repr, short_text
+from respmon.files import FileTooLarge, NotRegularFile, read_regular_file
 from sim.script import parse_script
 
 DEPTH_FPS_MODES = (6, 15, 30, 60, 90)  # the D4xx depth stream's frame rates
@@ -300,22 +299,12 @@ def load_config(path: str | Path | None) -> SimpleNamespace:
 
 
 def _read_regular_file(path: Path, limit: int) -> bytes:
-    """The bytes of a regular file of at most `limit` bytes. Opened without blocking, so that a
-    fifo or a device in its place is refused rather than waited on or read for ever."""
-    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
     try:
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode):
-            raise ConfigError(f"{path}: not a regular file")
-        if info.st_size > limit:
-            raise ConfigError(f"{path}: too large for a config ({info.st_size} bytes; at most {limit})")
-        with os.fdopen(fd, "rb", closefd=False) as f:
-            data = f.read(limit + 1)
-    finally:
-        os.close(fd)
-    if len(data) > limit:
-        raise ConfigError(f"{path}: too large for a config (over {limit} bytes)")
-    return data
+        return read_regular_file(path, limit)[0]
+    except NotRegularFile:
+        raise ConfigError(f"{path}: not a regular file") from None
+    except FileTooLarge as exc:
+        raise ConfigError(f"{path}: too large for a config ({exc})") from None
 
 
 def schema_keys(schema: dict[str, Any] | None = None, prefix: str = "") -> list[str]:

@@ -18,7 +18,6 @@ import datetime
 import ipaddress
 import os
 import re
-import stat
 import struct
 import threading
 from dataclasses import dataclass
@@ -29,6 +28,7 @@ from zmq.utils import z85
 
 from respmon.config import check_bed
 from respmon.errors import UsageError
+from respmon.files import FileTooLarge, NotRegularFile, read_regular_file
 
 MAX_KEY_FILE_BYTES = 4096  # a certificate is about 300 bytes
 MAX_CLIENT_KEYS = 10_000
@@ -74,21 +74,14 @@ def _read_key_file(path: Path) -> tuple[bytes, int]:
     a device put in its place is refused, not waited on (a reload thread stuck there would ignore
     every later SIGHUP)."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+        return read_regular_file(path, MAX_KEY_FILE_BYTES)
+    except NotRegularFile:
+        raise KeyFileError(f"{path}: not a regular file") from None
+    except FileTooLarge as exc:
+        raise KeyFileError(f"{path}: {exc.size} bytes is not a key file (at most {MAX_KEY_FILE_BYTES})") from None
     except OSError as err:
         raise KeyFileError(f"{path}: cannot read the key file ({err.strerror or err}); "
                            "make one with `respmon keys create`") from None
-    try:
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode):
-            raise KeyFileError(f"{path}: not a regular file")
-        if info.st_size > MAX_KEY_FILE_BYTES:
-            raise KeyFileError(f"{path}: {info.st_size} bytes is not a key file (at most {MAX_KEY_FILE_BYTES})")
-        return os.read(fd, MAX_KEY_FILE_BYTES + 1), info.st_mode
-    except OSError as err:
-        raise KeyFileError(f"{path}: cannot read the key file ({err.strerror or err})") from None
-    finally:
-        os.close(fd)
 
 
 def _field(text: bytes, name: bytes, path: Path) -> bytes | None:
