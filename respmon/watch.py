@@ -14,6 +14,9 @@ import sys
 import time
 from datetime import datetime, timezone
 
+import zmq
+from zmq.utils.monitor import recv_monitor_message
+
 from respmon.config import load_config
 from respmon.publish.schema import MalformedMessage
 from respmon.publish.security import ClientSecurity, client_security
@@ -21,6 +24,18 @@ from respmon.publish.zmq_pub import receive_checked, request_snapshot, subscribe
 
 SNAPSHOT_TIMEOUT_S = 2.0
 RECEIVE_TICK_MS = 200
+# A CURVE client that is refused hears nothing, as if the daemon were down; its socket's monitor
+# says why (ZMTP handshake events), and the console says it.
+HANDSHAKE_TEXTS = {
+    "HANDSHAKE_FAILED_AUTH": ("key_refused", "the bed at {endpoint} refused this console's key: its public key "
+                              "(keys.dir/CLIENT.key) must be in the bed's keys/clients/ (then reload the bed)"),
+    "HANDSHAKE_FAILED_NO_DETAIL": ("handshake_failed", "the CURVE handshake with {endpoint} failed: is "
+                                   "keys.dir/BED.key that bed's public key?"),
+    "HANDSHAKE_FAILED_PROTOCOL": ("handshake_failed", "the handshake with {endpoint} failed: one side speaks "
+                                  "CURVE, the other plain text (publish.insecure)"),
+}
+HANDSHAKE_EVENTS = (zmq.EVENT_HANDSHAKE_FAILED_AUTH | zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL
+                    | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL | zmq.EVENT_HANDSHAKE_SUCCEEDED)
 MAX_PUBLISHERS = 1000  # publisher ids remembered (one per daemon start)
 SNAPSHOT_RETRY_S = 10.0  # snapshots asked for at most this often (the heartbeat timeout if longer)
 
@@ -58,6 +73,7 @@ class Console:
         self.silent = False
         self.publishers: set[str] = set()
         self.last_reconnect = time.monotonic()
+        self.handshake_said: set[str] = set()
 
     def emit(self, record: dict, text: str) -> None:
         self.out.write((json.dumps(record) if self.as_json else text) + "\n")
@@ -120,6 +136,19 @@ class Console:
             self.emit(msg, format_alert(msg))
         return restarted
 
+    def handshake(self, event: str, endpoint: str) -> None:
+        """What the subscriber's ZeroMQ monitor says of its handshakes: a refused key is said once
+        (until a handshake succeeds), rather than left to look like a daemon that is down."""
+        if event == "HANDSHAKE_SUCCEEDED":
+            self.handshake_said.clear()
+            return
+        said = HANDSHAKE_TEXTS.get(event)
+        if said is None or event in self.handshake_said:
+            return
+        self.handshake_said.add(event)
+        name, text = said
+        self.notice(name, text.format(endpoint=endpoint), endpoint=endpoint, handshake=event)
+
     def check_heartbeat(self, started: float) -> bool:
         """Says when the heartbeat stops; True once per heartbeat_timeout_s of silence (the caller
         connects afresh: a connection ZeroMQ dropped, e.g. for an oversized message, stays down)."""
@@ -157,6 +186,7 @@ def run(args) -> int:
     # The bed's public key is DIR/BED.key: the watched bed's (--bed) or this config's bed.name.
     security = client_security(config, args.config, bed or config.bed.name, [endpoint, snapshot_endpoint])
     sub = subscriber(endpoint, topics, security=security)
+    monitor = sub.get_monitor_socket(HANDSHAKE_EVENTS)
     console = Console(args.json, config.watch.heartbeat_timeout_s)
     started = time.monotonic()
     next_snapshot = started
@@ -177,11 +207,18 @@ def run(args) -> int:
                 console.notice("fetching_snapshot", "a publisher without a snapshot here (restarted, started "
                                "after this console, or silent for a while); fetching its snapshot")
                 _snapshot(console, snapshot_endpoint, bed, security)
+            while monitor.poll(0):
+                console.handshake(zmq.Event(recv_monitor_message(monitor)["event"]).name, endpoint)
             if console.check_heartbeat(started):
+                sub.disable_monitor()
+                monitor.close(linger=0)
                 sub.close(linger=0)
                 sub = subscriber(endpoint, topics, security=security)
+                monitor = sub.get_monitor_socket(HANDSHAKE_EVENTS)
     except KeyboardInterrupt:
         pass
     finally:
+        sub.disable_monitor()
+        monitor.close(linger=0)
         sub.close(linger=0)
     return 0

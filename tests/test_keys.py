@@ -201,3 +201,41 @@ def test_run_without_keys_is_one_line_saying_how_to_make_them(tmp_path):
     config.write_text('publish:\n  insecure: true\n  endpoint: "tcp://0.0.0.0:5556"\n')
     code, _, err = run_cli("watch", "--config", str(config))
     assert code == 2 and "plain text is allowed on loopback" in err
+
+
+@pytest.mark.parametrize("client, bed_key, insecure, expected", [
+    ("stranger", "bed-1", False, "key_refused"),  # a key the bed does not allow
+    ("nurse", "stranger", False, "handshake_failed"),  # the wrong bed key
+    (None, None, True, "handshake_failed"),  # plain text to a CURVE bed
+])
+def test_watch_says_why_a_curve_bed_is_silent(tmp_path, client, bed_key, insecure, expected):
+    import json
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO
+
+    server = _pair(tmp_path / "bed", "bed-1")
+    create_key_pair(tmp_path / "bed", "nurse", authorize=True)
+    create_key_pair(tmp_path / "bed", "stranger")
+    pub = Publisher(endpoint(), endpoint(), "bed-1", security=ServerSecurity(server, tmp_path / "bed" / "clients"))
+    console_keys = tmp_path / "console"
+    console_keys.mkdir()
+    if client is not None:
+        (console_keys / f"{client}.key_secret").write_bytes((tmp_path / "bed" / f"{client}.key_secret").read_bytes())
+        (console_keys / f"{client}.key_secret").chmod(0o600)
+        source = tmp_path / "bed" / f"{bed_key}.key"
+        (console_keys / "bed-1.key").write_bytes(source.read_bytes())
+    config = tmp_path / "watch.yaml"
+    config.write_text(f'keys:\n  dir: "{console_keys}"\n  client: "{client or "watch"}"\n'
+                      f'publish:\n  insecure: {str(insecure).lower()}\n')
+    try:
+        watch = subprocess.run([sys.executable, "-m", "respmon.cli", "watch", "--endpoint", pub.endpoint,
+                                "--snapshot-endpoint", pub.snapshot_endpoint, "--json", "--for", "4",
+                                "--config", str(config)], cwd=REPO, text=True, capture_output=True, timeout=60)
+    finally:
+        pub.close()
+    assert watch.returncode == 0, watch.stderr
+    records = [json.loads(line) for line in watch.stdout.splitlines()]
+    said = [r["handshake"] for r in records if r.get("event") == expected]
+    assert said and len(said) == len(set(said)), records  # said, and each once, not at every retry
