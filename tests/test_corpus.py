@@ -333,6 +333,12 @@ class _FakeSubscriber:
     def close(self, linger=None) -> None:
         pass
 
+    def get_monitor_socket(self, events=None) -> "_FakeSubscriber":
+        return _FakeSubscriber([])  # no handshake events: a socket that never speaks
+
+    def disable_monitor(self) -> None:
+        pass
+
 
 @pytest.mark.parametrize("as_json", [False, True], ids=["text", "json"])
 def test_respmon_watch_reports_each_bad_message_and_shows_the_good_alert_after(as_json, tmp_path, monkeypatch):
