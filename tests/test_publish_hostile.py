@@ -19,7 +19,8 @@ import time
 import pytest
 import zmq
 
-from respmon.publish.security import ClientSecurity, create_key_pair, load_key_pair, load_public_key
+from respmon.publish.security import (ClientSecurity, create_key_pair, load_key_pair, load_public_key,
+                                      secure_client)
 from respmon.publish.zmq_pub import receive, request_snapshot, subscriber
 from tests.conftest import REPO
 from tests.test_publish import endpoint
@@ -94,13 +95,16 @@ def _still_served(keys, pub_endpoint: str, snap_endpoint: str) -> None:
     assert request_snapshot(snap_endpoint, 5.0, security=nurse)["bed"] == "bed-7"
 
 
+def _raw_socket(keys, kind: int, name: str | None) -> zmq.Socket:
+    """A socket as an attacker makes it: CURVE client with `name`'s keys, or plain text (None)."""
+    sock = zmq.Context.instance().socket(kind)
+    sock.setsockopt(zmq.LINGER, 0)
+    secure_client(sock, _client(keys, name) if name is not None else None)
+    return sock
+
+
 def _dealer(keys, name: str | None, snap_endpoint: str) -> zmq.Socket:
-    attacker = zmq.Context.instance().socket(zmq.DEALER)
-    attacker.setsockopt(zmq.LINGER, 0)
-    if name is not None:
-        client = _client(keys, name)
-        attacker.curve_secretkey, attacker.curve_publickey = client.keys.secret, client.keys.public
-        attacker.curve_serverkey = client.server_public
+    attacker = _raw_socket(keys, zmq.DEALER, name)
     attacker.connect(snap_endpoint)
     return attacker
 
@@ -154,12 +158,7 @@ def test_a_subscription_flood_without_an_allowed_key_takes_nothing(keys, served)
     rng = __import__("random").Random(9100)
     sockets = []
     for name in ("stranger", None):
-        sub = zmq.Context.instance().socket(zmq.SUB)
-        sub.setsockopt(zmq.LINGER, 0)
-        if name is not None:
-            client = _client(keys, name)
-            sub.curve_secretkey, sub.curve_publickey = client.keys.secret, client.keys.public
-            sub.curve_serverkey = client.server_public
+        sub = _raw_socket(keys, zmq.SUB, name)
         for _ in range(60_000):  # 2 x 60,000 x 100 bytes: 12 MB of made-up topics
             sub.setsockopt(zmq.SUBSCRIBE, rng.randbytes(100))
         sub.connect(pub_endpoint)
