@@ -297,6 +297,17 @@ class DrivenClock:
         return self.now
 
 
+def _driven_daemon(monkeypatch, config, publisher=None, fps: int = 15) -> tuple[Daemon, DrivenClock]:
+    """A Daemon whose monotonic clock the test drives, with a camera session started."""
+    from respmon.daemon import app
+
+    clock = DrivenClock()
+    monkeypatch.setattr(app, "time", clock)
+    daemon = Daemon(config, None, None, publisher)
+    daemon._start_session({"fps": fps, "width": 212, "source": "camera test"})
+    return daemon, clock
+
+
 def _frames(count: int, fps: int = 15) -> list[np.ndarray]:
     from sim.scene import BedScene
 
@@ -309,14 +320,9 @@ def test_unusable_frames_are_camera_lost_stall_s_after_the_last_usable_one(monke
     # Frames that keep coming and cannot move the source's time on used to be noticed stall_s
     # after the next second was due, up to stall_s + 1 s after the fault; now, as a camera that
     # sends nothing, stall_s after the last frame that could.
-    from respmon.daemon import app
-
-    clock = DrivenClock()
-    monkeypatch.setattr(app, "time", clock)
     config = _config()
     config.source.stall_s = 3.0
-    daemon = Daemon(config, None, None, None)
-    daemon._start_session({"fps": 15, "width": 212, "source": "camera test"})
+    daemon, clock = _driven_daemon(monkeypatch, config)
     depth = _frames(15)
     n = 0
     while n < 15 * 4 + 7:  # 4.5 s of frames: the fault comes half a second after a second was written
@@ -354,13 +360,10 @@ def test_seconds_whose_frames_all_fail_are_lost_not_the_last_numbers_again(monke
     from respmon.chest.front import DepthFrontEnd
     from respmon.daemon import app
 
-    clock = DrivenClock()
-    monkeypatch.setattr(app, "time", clock)
     publisher = Recorder()
     config = _config()
     config.source.stall_s = 4.0
-    daemon = Daemon(config, None, None, publisher)
-    daemon._start_session({"fps": 15, "width": 212, "source": "camera test"})
+    daemon, clock = _driven_daemon(monkeypatch, config, publisher)
     depth = _frames(60)  # one breath (4 s), over and over
     process = DepthFrontEnd.process
     next_lost = 0.0
@@ -502,14 +505,9 @@ def test_stopping_says_so_last_and_waits_for_no_source_stuck_in_its_driver(monke
 def test_a_camera_clock_off_the_wall_clocks_pace_is_lost_not_misread(monkeypatch, pace):
     # At 0.5x every rate would read double and a 20 s apnea would last 10 s: no second is
     # monitored on such a clock; camera_lost says the pace, and a clock back on pace is monitored.
-    from respmon.daemon import app
-
-    clock = DrivenClock()
-    monkeypatch.setattr(app, "time", clock)
     config = _config()
     config.source.clock_pace_tolerance = 0.1
-    daemon = Daemon(config, None, None, None)
-    daemon._start_session({"fps": 15, "width": 212, "source": "camera test"})
+    daemon, clock = _driven_daemon(monkeypatch, config)
     depth = _frames(15)
     source_ms, n = 1e6, 0
 
@@ -537,15 +535,10 @@ def test_a_camera_clock_off_the_wall_clocks_pace_is_lost_not_misread(monkeypatch
 def test_a_main_loop_that_falls_behind_does_not_make_a_camera_off_pace(monkeypatch):
     # Frames queued while the main loop was busy (4.5 s at 6 fps) are judged by when they came
     # off the driver: a healthy camera stays on pace.
-    from respmon.daemon import app
-
-    clock = DrivenClock()
-    monkeypatch.setattr(app, "time", clock)
     config = _config()
     config.source.clock_pace_tolerance = 0.1
     config.camera.fps = 6
-    daemon = Daemon(config, None, None, None)
-    daemon._start_session({"fps": 6, "width": 212, "source": "camera test"})
+    daemon, clock = _driven_daemon(monkeypatch, config, fps=6)
     depth = _frames(6, fps=6)
     backlog = []
     for n in range(6 * 70):
