@@ -21,6 +21,7 @@ anew after it: the signal stage's last numbers are not written again for it.
 
 from __future__ import annotations
 
+import itertools
 from types import SimpleNamespace
 from typing import Callable
 
@@ -76,6 +77,7 @@ class Monitor:
         self.last_source_t: float | None = None  # and that timestamp as the source gave it
         self.next_second = 1  # window t covers the source up to t seconds
         self.latest_mm: float | None = None
+        self.latest_sample_t: float | None = None  # the Monitor's time of the newest sample
         self.max_gap_s = config.source.stall_s
         self.frame_interval_s = 1.0 / fps if fps else 1.0 / rate_hz
         self.fault: str | None = None  # why the next windows are lost
@@ -178,6 +180,19 @@ class Monitor:
         recent = np.fromiter(self.analyzer.samples, dtype=float)[-needed:]
         return describe(self.classifier.classify_signal(recent, self.analyzer.rate_hz))
 
+    def recent_signal_mm(self, seconds: float = CLASSIFIER_WINDOW_S) -> dict | None:
+        """The last `seconds` of the breathing signal (mm for depth frames; a waveform's own units),
+        as the classifier sees it: fewer samples when the signal restarted since; None when it holds
+        none. end_t is the Monitor's time of the last sample."""
+        rate_hz = self.analyzer.rate_hz
+        wanted = int(round(seconds * rate_hz))
+        samples = self.analyzer.samples
+        if not samples or wanted <= 0:
+            return None
+        recent = itertools.islice(samples, max(0, len(samples) - wanted), None)
+        end_t = None if self.latest_sample_t is None else round(self.latest_sample_t, 3)
+        return {"rate_hz": float(rate_hz), "end_t": end_t, "mm": [round(float(v), 2) for v in recent]}
+
     def _base_window(self, second: int, analysis: Analysis, state: str, tracking: bool, fs: FrameState) -> dict:
         return {
             "type": "window",
@@ -221,11 +236,13 @@ class Monitor:
         self.resampler.reset()
         self.analyzer.reset()
         self.latest_mm = None
+        self.latest_sample_t = None
 
     def _feed(self, t: float, value: float, backfill: bool = False) -> None:
         for ts, v in self.resampler.feed(t, value):
             self.analyzer.add(v, backfill)
             self.latest_mm = v
+            self.latest_sample_t = ts
             if self.on_sample is not None:
                 self.on_sample(ts, v)
 

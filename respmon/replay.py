@@ -27,14 +27,26 @@ def _check_duration(path: Path, duration_s: float | None) -> None:
                          f"{MIN_DURATION_S:g} s needed)")
 
 
+class SignalTap:
+    """The replay's Monitor once there is one: what Bedside asks for an onset's 60 s of signal."""
+
+    def __init__(self):
+        self.monitor: Monitor | None = None
+
+    def __call__(self) -> dict | None:
+        return None if self.monitor is None else self.monitor.recent_signal_mm()
+
+
 def replay_recording(path: Path, config: SimpleNamespace, on_sample: Callable | None = None,
-                     classifier=None) -> Iterator[dict]:
+                     classifier=None, tap: SignalTap | None = None) -> Iterator[dict]:
     from respmon.sources.recording import open_depth_recording
 
     info, frames_in = open_depth_recording(path)
     _check_duration(path, info["duration_s"])
     monitor = Monitor(config, fps=float(info["fps"]), width=int(info["width"]), on_sample=on_sample,
                       classifier=classifier)
+    if tap is not None:
+        tap.monitor = monitor
     last_ms = None
     frames = 0
     for frame in frames_in:
@@ -51,13 +63,16 @@ def replay_recording(path: Path, config: SimpleNamespace, on_sample: Callable | 
 
 
 def replay_waveform(path: Path, config: SimpleNamespace, column: str | None, rate_hz: float | None,
-                    on_sample: Callable | None = None, classifier=None) -> Iterator[dict]:
+                    on_sample: Callable | None = None, classifier=None, tap: SignalTap | None = None
+                    ) -> Iterator[dict]:
     from respmon.sources.waveform import read_waveform_csv
 
     t_s, values, column = read_waveform_csv(path, column, rate_hz)
     step_s = float(np.median(np.diff(t_s))) if len(t_s) > 1 else 0.0
     _check_duration(path, float(t_s[-1] - t_s[0]) + step_s)
     monitor = Monitor(config, on_sample=on_sample, classifier=classifier)
+    if tap is not None:
+        tap.monitor = monitor
     for t, v in zip(t_s, values):
         yield from monitor.sample(float(t), float(v))
     yield from monitor.finish(float(t_s[-1]) + step_s)
@@ -96,11 +111,12 @@ def run(args) -> int:
         if publisher is not None:
             publisher.close()
         raise
+    tap = SignalTap()  # onsets carry the signal, printed and published, as the daemon's do
     if suffix in RECORDING_SUFFIXES:
-        lines = replay_recording(path, config, on_sample, classifier)
+        lines = replay_recording(path, config, on_sample, classifier, tap)
     else:
-        lines = replay_waveform(path, config, args.column, args.rate_hz, on_sample, classifier)
-    bedside = Bedside(config, classifier.version, publisher)
+        lines = replay_waveform(path, config, args.column, args.rate_hz, on_sample, classifier, tap)
+    bedside = Bedside(config, classifier.version, publisher, signal=tap)
     windows = []
     try:
         for line in with_alerts(lines, bedside, config.publish.heartbeat_interval_s, args.realtime, path.name):

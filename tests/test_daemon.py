@@ -86,6 +86,22 @@ class StderrLines(threading.Thread):
         raise AssertionError(f"{fragment!r} not logged within {timeout_s} s:\n" + "".join(self.lines[-20:]))
 
 
+def assert_apnea_signal(onset: dict) -> None:
+    """The onset carries the 60 s the classifier saw: breaths, then the apnea's flat line."""
+    import numpy as np
+
+    signal = onset["signal"]
+    assert signal["rate_hz"] == 10.0 and len(signal["mm"]) == 600
+    assert onset["t"] - 1.0 <= signal["end_t"] <= onset["t"]
+    mm = np.asarray(signal["mm"], dtype=float)
+    assert np.all(np.round(mm, 2) == mm)
+    flat = mm[-int(10 * signal["rate_hz"]):]  # the last 10 s: at least 18 s into the apnea
+    breathing = mm[:300]  # the first 30 s: before it
+    assert np.ptp(flat) < 1.0 and np.ptp(breathing) > 5.0 * max(np.ptp(flat), 0.1)
+    crossings = np.sum(np.diff(np.sign(breathing - np.median(breathing))) != 0)
+    assert crossings >= 2 * 5  # at least 5 breaths in 30 s
+
+
 def test_apnea_onset_and_clear_reach_a_real_subscriber(recordings, tmp_path):
     pub = endpoint()
     sub = subscriber(pub, ["alert/bed-1/", "vitals/bed-1/"])
@@ -113,6 +129,8 @@ def test_apnea_onset_and_clear_reach_a_real_subscriber(recordings, tmp_path):
     assert onset[0]["priority"] == "high" and onset[0]["evidence"]["seconds_without_breathing"] >= APNEA_DELAY_S
     assert APNEA_START_S + 30 < clear[0]["t"] <= APNEA_START_S + 30 + 20 and clear[0]["id"] == onset[0]["id"]
     assert [m["seq"] for m in alerts] == sorted(m["seq"] for m in alerts)
+    assert_apnea_signal(onset[0])
+    assert "signal" not in clear[0] and all("signal" not in a for a in alerts if a["event"] == "update")
     # stdout carries the same events as JSON lines
     lines = [json.loads(line) for line in out.splitlines()]
     printed = [(x["event"], x["id"]) for x in lines if x["type"] == "alert" and x["condition"] == "central_apnea"]
@@ -140,6 +158,12 @@ def test_the_daemon_serves_a_late_watch_and_keeps_running_when_frames_stop(recor
         assert set(active) == {"central_apnea", "camera_lost"}
         assert active["central_apnea"]["priority"] == "high"
         assert active["camera_lost"]["kind"] == "technical"
+        # each with its onset's signal: the apnea's ends flat at its onset; the camera had none left
+        apnea_signal = active["central_apnea"]["signal"]
+        assert apnea_signal["rate_hz"] == 10.0 and 200 <= len(apnea_signal["mm"]) <= 600
+        assert abs(apnea_signal["end_t"] - active["central_apnea"]["onset_t"]) <= 1.0
+        assert max(apnea_signal["mm"][-100:]) - min(apnea_signal["mm"][-100:]) < 1.0
+        assert active["camera_lost"]["signal"] is None
         human = subprocess.run([sys.executable, "-m", "respmon.cli", "watch", "--endpoint", pub,
                                 "--snapshot-endpoint", snap, "--bed", "bed-9", "--for", "0.5", "--config", str(config)],
                                cwd=REPO, text=True, capture_output=True, timeout=60)

@@ -35,9 +35,9 @@ def _event(id_: str, condition: str, event: str = "onset") -> dict:
     return {"event": event, "id": id_, "condition": condition, "onset": "2026-12-06T03:00:00.000Z", "onset_t": 5.0}
 
 
-def _onset_of_apnea(engine, journal=None):
+def _onset_of_apnea(engine, journal=None, signal=None):
     bedside = Bedside(SimpleNamespace(bed=SimpleNamespace(name="bed-1"), alerts=default_config().alerts), "m1",
-                      journal=journal)
+                      journal=journal, signal=signal)
     bedside.engine = engine
     events = []
     for t in range(1, 40):
@@ -179,8 +179,40 @@ def test_a_snapshot_asked_for_as_the_daemon_comes_back_holds_the_restored_alarms
         (snap,) = answers
         assert {(a["condition"], a["id"]) for a in snap["alerts"]} >= {("central_apnea", apnea["id"])}
         assert "monitoring_restarted" in {a["condition"] for a in snap["alerts"]}
+        assert all(a["signal"] is None for a in snap["alerts"])  # the journal keeps no signal
     finally:
         publisher.close()
+
+
+def test_onsets_are_journaled_without_their_signal_and_sent_again_with_none(tmp_path):
+    signal = {"rate_hz": 10.0, "end_t": 39.0, "mm": [1.25] * 600}
+    journal = AlarmJournal(tmp_path / "j.sqlite", "bed-1")
+    journal.start_run()
+    bedside, events = _onset_of_apnea(_engine(), journal, signal=lambda: signal)
+    (onset,) = [e for e in events if e["event"] == "onset"]
+    assert onset["signal"] == signal
+    assert [a["signal"] for a in bedside.active_alerts()] == [signal]
+    assert journal.events() and all("signal" not in e for e in journal.events())
+    assert (tmp_path / "j.sqlite").stat().st_size < 100_000
+    journal.db.close()  # killed before the onset was marked sent
+
+    previous = AlarmJournal(tmp_path / "j.sqlite", "bed-1").start_run()
+    assert [a["id"] for a in previous.active] == [onset["id"]] and "signal" not in previous.active[0]
+    again = Bedside(SimpleNamespace(bed=SimpleNamespace(name="bed-1"), alerts=default_config().alerts), "m1")
+    again.hold(0.0, previous.unpublished, previous.unpublished_seqs)
+    assert [(e["event"], e["signal"]) for e in again.held] == [("onset", None)]
+
+
+def test_a_clear_lets_the_signal_go(tmp_path):
+    signal = {"rate_hz": 10.0, "end_t": 39.0, "mm": [0.5] * 600}
+    bedside, events = _onset_of_apnea(_engine(), signal=lambda: signal)
+    assert list(bedside.signals.values()) == [signal]
+    cleared = []
+    for t in range(40, 80):
+        cleared += bedside.window(_breathing(t))
+    assert [(e["event"], e["condition"]) for e in cleared][-1] == ("clear", "central_apnea")
+    assert all("signal" not in e for e in cleared)  # updates and the clear carry none
+    assert bedside.signals == {} and bedside.active_alerts() == []
 
 
 def test_the_journal_is_bounded_and_refuses_another_beds_file(tmp_path):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import time
 
@@ -17,6 +18,7 @@ from tests.test_alert_engine import obs
 from tests.test_publish import _joined, endpoint
 
 DOC = REPO / "docs" / "messages.md"
+SIGNAL = {"rate_hz": 10.0, "end_t": 23.9, "mm": [round(0.01 * i, 2) for i in range(600)]}
 
 
 def documented(section: str) -> tuple[set[str], set[str]]:
@@ -37,8 +39,8 @@ def flat_keys(message: dict, envelope: set[str]) -> set[str]:
         if key in envelope:
             continue
         keys.add(key)
-        if key == "evidence":
-            keys |= {f"evidence.{k}" for k in value}
+        if key in ("evidence", "signal") and isinstance(value, dict):
+            keys |= {f"{key}.{k}" for k in value}
     return keys
 
 
@@ -51,7 +53,7 @@ def sent():
     publisher = Publisher(endpoint(), endpoint(), "bed-4")
     sub = subscriber(publisher.endpoint, [""])
     _joined(publisher, sub)
-    bedside = Bedside(config, "test@0", publisher)
+    bedside = Bedside(config, "test@0", publisher, signal=lambda: SIGNAL)
     windows = ([obs(t, state="apnea", rr=None, since=float(t)) for t in range(1, 25)]
                + [obs(t) for t in range(25, 40)]
                + [{**obs(t, state="lost", rr=None, since=None, pattern=None), "reason": "recording ended"}
@@ -109,7 +111,17 @@ def test_the_snapshot_is_as_documented(sent):
     always, _ = documented("snapshot")
     assert set(snapshot) == always
     assert [a["condition"] for a in snapshot["alerts"]] == ["camera_lost"]
+    assert snapshot["alerts"][0]["signal"] == SIGNAL  # the onset's, while the alarm is active
     assert snapshot["seq"]["alert"] >= 4
+
+
+def test_onsets_carry_the_signal_and_nothing_else_does(sent):
+    messages, _ = sent
+    alerts = [m for m in messages if m["type"] == "alert"]
+    assert {m["event"] for m in alerts if "signal" in m} == {"onset"}
+    assert all(m["signal"] == SIGNAL for m in alerts if m["event"] == "onset")
+    onset = next(m for m in alerts if m["event"] == "onset")
+    assert 3_000 < len(json.dumps(onset["signal"])) < 6_000  # "about 4 KB" in the doc
 
 
 def test_every_message_sent_passes_the_consumers_check(sent):

@@ -26,7 +26,7 @@ ALERT = {"schema": 1, "type": "alert", "publisher": "p1", "seq": 1, "bed": "bed-
          "kind": "physiological", "priority": "high", "t": 120, "onset_t": 120.0,
          "onset": "2026-12-06T03:00:00.000Z", "confidence": 1.0, "rr_bpm": None,
          "evidence": {"state": "apnea", "seconds_without_breathing": 20.0, "quality": 0.9, "probs": None},
-         "model_version": "biatgru@0"}
+         "model_version": "biatgru@0", "signal": {"rate_hz": 10.0, "end_t": 119.9, "mm": [0.5, -1.25, None]}}
 HEARTBEAT = {"schema": 1, "type": "heartbeat", "publisher": "p1", "seq": 1, "bed": "bed-3", "time": 1.7e9,
              "state": "breathing", "source": "camera 1", "frames": 10, "bad_frames": 0, "uptime_s": 1.0,
              "t": 1, "reason": None, "active_alerts": 0}
@@ -53,6 +53,16 @@ MALFORMED = [
     [b"alert/bed-3/x", json.dumps(_with(ALERT, time=1e300)).encode()],
     [b"alert/bed-3/x", b"[" * 100_000 + b"]" * 100_000],
 ]
+# An onset's signal that is not {"rate_hz": 0 < number <= 100, "end_t": number or null, "mm": at
+# most 6,000 numbers or nulls}
+BAD_SIGNALS = [
+    [1.0, 2.0], "0.5,0.7", {"end_t": 1.0, "mm": []}, {"rate_hz": 0, "end_t": 1.0, "mm": []},
+    {"rate_hz": 1000.0, "end_t": 1.0, "mm": []}, {"rate_hz": True, "end_t": 1.0, "mm": []},
+    {"rate_hz": 10.0, "mm": [1.0]}, {"rate_hz": 10.0, "end_t": "now", "mm": [1.0]},
+    {"rate_hz": 10.0, "end_t": 1.0, "mm": "1,2"}, {"rate_hz": 10.0, "end_t": 1.0, "mm": [1.0, "2"]},
+    {"rate_hz": 10.0, "end_t": 1.0, "mm": [[1.0]]}, {"rate_hz": 10.0, "end_t": 1.0, "mm": [0.0] * 6001},
+]
+MALFORMED += [[b"alert/bed-3/x", json.dumps(_with(ALERT, signal=signal)).encode()] for signal in BAD_SIGNALS]
 
 
 @pytest.mark.parametrize("frames", MALFORMED, ids=range(len(MALFORMED)))
@@ -61,10 +71,22 @@ def test_each_malformed_message_is_named_not_raised(frames):
         decode(frames)
 
 
+def test_a_bad_signal_is_named():
+    with pytest.raises(MalformedMessage, match=r"^signal\.mm: unexpected value"):
+        check_message(_with(ALERT, signal={"rate_hz": 10.0, "end_t": 1.0, "mm": [1.0, "2"]}))
+    with pytest.raises(MalformedMessage, match=r"^signal\.end_t: missing"):
+        check_message(_with(ALERT, signal={"rate_hz": 10.0, "mm": [1.0]}))
+
+
 def test_well_formed_messages_pass():
     assert decode([b"alert/bed-3/x", json.dumps(ALERT).encode()])[1]["id"] == ALERT["id"]
     check_message(HEARTBEAT)
     check_message(_with(ALERT, extra_field_from_a_newer_daemon=[1, 2]))
+    check_message(_with(ALERT, signal=None))  # a source without a signal
+    check_message(_with(ALERT, signal={"rate_hz": 100.0, "end_t": None, "mm": [0.0] * 6000}))
+    no_signal = _with(ALERT)
+    del no_signal["signal"]  # updates and clears, and a daemon from before signals
+    check_message(no_signal)
 
 
 json_values = st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8),
@@ -143,6 +165,6 @@ def test_watch_reports_malformed_messages_and_snapshots_and_still_shows_a_real_a
     assert events[0] == "malformed_snapshot"
     reaching = [f for f in MALFORMED if len(f[-1]) <= 1_000_000 and f[0].startswith(b"alert/")
                 or f[0].startswith(b"heartbeat/")]
-    assert events.count("malformed_message") == len(reaching) == 10
+    assert events.count("malformed_message") == len(reaching) == 10 + len(BAD_SIGNALS)
     assert "heartbeat_lost" in events
     assert any(r.get("type") == "alert" and r.get("id") == ALERT["id"] for r in records[events.index("heartbeat_lost"):])

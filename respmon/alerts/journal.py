@@ -8,7 +8,8 @@ marked when the daemon died is sent (again) at the next start.
 Each start is a run; a run that did not end with `close()` was an unclean stop, which the daemon
 reports as the technical alarm `monitoring_restarted`.
 
-Bounded: at most `max_events` events are kept (the oldest go first), runs likewise.
+Bounded: at most `max_events` events are kept (the oldest go first), runs likewise. An onset's
+`signal` (60 s of breathing signal, 4 KB) is not kept: an alarm restored at a start has none.
 """
 
 from __future__ import annotations
@@ -127,7 +128,7 @@ class AlarmJournal:
             for event in events:
                 if event["event"] not in ("onset", "clear"):
                     continue
-                message = json.dumps(event, separators=(",", ":"), default=str)  # NaN too: it is read back
+                message = _message(event)
                 seqs.append(self.db.execute(
                     "INSERT INTO events (run, wall_s, alert_id, condition, event, message) VALUES (?, ?, ?, ?, ?, ?)",
                     (self.run_id, wall_s, event["id"], event["condition"], event["event"], message)).lastrowid)
@@ -170,8 +171,7 @@ class AlarmJournal:
             self.db.execute("BEGIN IMMEDIATE")
             self.db.execute("DELETE FROM active")
             self.db.executemany("INSERT OR REPLACE INTO active VALUES (?, ?, ?)",
-                                [(a["id"], a["condition"], json.dumps(a, separators=(",", ":"), default=str))
-                                 for a in alerts])
+                                [(a["id"], a["condition"], _message(a)) for a in alerts])
         return True
 
     def close(self, t: float | None = None, clean: bool = True) -> None:
@@ -188,6 +188,11 @@ class AlarmJournal:
     def events(self) -> list[dict]:
         """Every event kept, oldest first (for tests and reports)."""
         return [json.loads(m) for (m,) in self.db.execute("SELECT message FROM events ORDER BY seq")]
+
+
+def _message(event: dict) -> str:
+    """An alert event as journaled: without its signal. JSON with NaN too: it is read back."""
+    return json.dumps({k: v for k, v in event.items() if k != "signal"}, separators=(",", ":"), default=str)
 
 
 def _finite_or_none(value) -> float | None:

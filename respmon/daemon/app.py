@@ -151,7 +151,7 @@ class Daemon:
         # (realtime false) legitimately faster.
         self.pace = ClockPace(tolerance) if config.source.kind == "camera" and tolerance > 0 else None
         self.bedside = Bedside(config, classifier.version if classifier is not None else None, publisher,
-                               journal)
+                               journal, signal=self._signal)
         self.frames: queue.Queue = queue.Queue(maxsize=QUEUE_FRAMES)
         self.stop_event = threading.Event()
         self.reload_requested = False
@@ -293,6 +293,15 @@ class Daemon:
             last_alive = None if previous.last_wall_s is None else iso_utc(previous.last_wall_s)
             events = self.bedside.engine.restarted(self.last_t, down_s, last_alive)
         self.bedside.alerts(events, self.last_t)
+
+    def _signal(self) -> dict | None:
+        """An onset's 60 s of signal, timed in the daemon's seconds (a session's follow offset_t)."""
+        if self.monitor is None:
+            return None
+        signal = self.monitor.recent_signal_mm()
+        if signal is not None and signal["end_t"] is not None:
+            signal["end_t"] = round(self.offset_t + signal["end_t"], 3)
+        return signal
 
     def _stalled(self, now: float) -> bool:
         """Whether monitoring has stopped: no new second of source time for source.stall_s, be it

@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import time
 from types import SimpleNamespace
+from typing import Callable
 
 from respmon.alerts.engine import AlertEngine
 
@@ -26,6 +27,10 @@ JOURNAL_LOG_EVERY = 100  # journal failures logged: the first, then one in this 
 
 log = logging.getLogger("respmon.alerts")
 
+# What an onset carries as its `signal`: the last 60 s of breathing signal the classifier saw
+# ({"rate_hz", "end_t", "mm"}, Monitor.recent_signal_mm), or None where the source has none.
+SignalProvider = Callable[[], "dict | None"]
+
 
 def log_alert(event: dict) -> None:
     level = logging.WARNING if event["event"] == "onset" else logging.INFO
@@ -39,15 +44,22 @@ def log_alert(event: dict) -> None:
 class Bedside:
     """With a journal (the daemon's), each onset and clear is committed to it before it is
     published; a journal that fails is logged and never holds an alarm back. At a start
-    (`hold`) alert events are journaled and in the snapshot at once, published START_HOLD_S later."""
+    (`hold`) alert events are journaled and in the snapshot at once, published START_HOLD_S later.
 
-    def __init__(self, config: SimpleNamespace, model_version: str | None, publisher=None, journal=None):
+    Each onset carries `signal` (from the provider given here or to `window`; None without one);
+    an active alarm keeps its onset's signal in the snapshot until it clears. The journal keeps
+    events without it (respmon.alerts.journal): an alarm restored at a start has none."""
+
+    def __init__(self, config: SimpleNamespace, model_version: str | None, publisher=None, journal=None,
+                 signal: SignalProvider | None = None):
         self.bed = config.bed.name
         region = getattr(config, "region", None)
         first_search_s = 0.0 if region is None else region.search_window_s + 2 * region.search_interval_s
         self.engine = AlertEngine(config.alerts, self.bed, model_version, first_search_s=first_search_s)
         self.publisher = publisher
         self.journal = journal
+        self.signal = signal
+        self.signals: dict[str, dict | None] = {}  # alarm id: its onset's signal, while active
         self.latest: dict | None = None
         self.last_alive_t: float | None = None
         self.journal_failures = 0
@@ -58,17 +70,19 @@ class Bedside:
         self.held_seqs: list[int] = []
         self.hold_until: float | None = None
 
-    def window(self, window: dict) -> list[dict]:
-        """One per-second result (a Monitor window, or a "lost" second); returns the alert events."""
+    def window(self, window: dict, signal: SignalProvider | None = None) -> list[dict]:
+        """One per-second result (a Monitor window, or a "lost" second); returns the alert events.
+        `signal` (else the one given at construction) gives an onset its signal."""
         self.latest = {key: window.get(key) for key in VITALS_FIELDS}
         events = self.engine.observe(window)
         if self.publisher is not None:
             self.publisher.publish("vitals", self.latest)
-        self.alerts(events, window.get("t"))
+        self.alerts(events, window.get("t"), signal)
         return events
 
-    def alerts(self, events: list[dict], t: float | None) -> None:
+    def alerts(self, events: list[dict], t: float | None, signal: SignalProvider | None = None) -> None:
         """Journal (fsync'd), log and publish alert events; the snapshot follows."""
+        self._attach_signals(events, signal or self.signal)
         seqs = self._journal("record", events, t) if events else None
         if not events and t is not None and (self.last_alive_t is None or t - self.last_alive_t >= JOURNAL_ALIVE_S):
             self.last_alive_t = t
@@ -82,13 +96,33 @@ class Bedside:
         self.held += events
         self.held_seqs += seqs or []
         if self.publisher is not None:
-            self.publisher.set_snapshot(self.engine.active_alerts(), self.latest)
+            self.publisher.set_snapshot(self.active_alerts(), self.latest)
         self.release()
+
+    def _attach_signals(self, events: list[dict], provider: SignalProvider | None) -> None:
+        """Onsets get the signal (asked for once, and only when there is an onset); a clear lets
+        its alarm's go."""
+        onsets = [e for e in events if e["event"] == "onset"]
+        signal = provider() if onsets and provider is not None else None
+        for event in onsets:
+            event["signal"] = signal
+            self.signals[event["id"]] = signal
+        for event in events:
+            if event["event"] == "clear":
+                self.signals.pop(event["id"], None)
+
+    def active_alerts(self) -> list[dict]:
+        """The engine's active alerts, each with its onset's signal (None for one restored)."""
+        alerts = self.engine.active_alerts()
+        self.signals = {a["id"]: self.signals[a["id"]] for a in alerts if a["id"] in self.signals}
+        return [{**alert, "signal": self.signals.get(alert["id"])} for alert in alerts]
 
     def hold(self, seconds: float, events: list[dict] = (), seqs: list[int] = ()) -> None:
         """Hold alert events back for `seconds` (a start); `events` (journaled already, journal
         numbers `seqs`) go out first when they do."""
         self.hold_until = time.monotonic() + seconds
+        # Sent again from the journal, which keeps no signal: an onset says it has none.
+        events = [{**e, "signal": None} if e.get("event") == "onset" and "signal" not in e else e for e in events]
         self.held = list(events) + self.held
         self.held_seqs = list(seqs) + self.held_seqs
 
@@ -102,7 +136,7 @@ class Bedside:
         if self.publisher is not None and events:
             for event in events:
                 self.publisher.publish("alert", event, condition=event["condition"])
-            self.publisher.set_snapshot(self.engine.active_alerts(), self.latest)
+            self.publisher.set_snapshot(self.active_alerts(), self.latest)
         self.sent(seqs)
 
     def sent(self, seqs: list[int], everything: bool = False) -> None:

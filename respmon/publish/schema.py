@@ -23,6 +23,8 @@ MAX_MESSAGE_BYTES = 1 << 20  # a snapshot with every alert is a few kB; more is 
 MAX_NAME = 64  # bed names, ids, conditions (bed.name is at most 64 characters)
 MAX_TEXT = 1024  # reasons, sources, versions
 MAX_EPOCH_S = 1e11  # wall clocks beyond this are no time a console can print
+MAX_SIGNAL_SAMPLES = 6000  # an onset's signal: 60 s at up to 100 Hz (signal.rate_hz's limit)
+MAX_SIGNAL_RATE_HZ = 100.0
 
 
 _SURROGATE = re.compile(r"[\ud800-\udfff]")
@@ -103,9 +105,17 @@ ALERT: dict[str, Check] = {
     "evidence": lambda v: isinstance(v, dict),
     "model_version": _or_null(_text(MAX_TEXT)),
 }
-# A clear's reason is printed by the console too ("condition ended", "nobody in bed").
+SIGNAL: dict[str, Check] = {
+    "rate_hz": lambda v: _number(v) and 0 < v <= MAX_SIGNAL_RATE_HZ,
+    "end_t": _or_null(_number),
+    # a non-finite sample is sent as null (zmq_pub.encode)
+    "mm": lambda v: isinstance(v, list) and len(v) <= MAX_SIGNAL_SAMPLES and all(x is None or _number(x) for x in v),
+}
+# A clear's reason is printed by the console too ("condition ended", "nobody in bed"). An onset's
+# signal is checked field by field (check_alert).
 ALERT_OPTIONAL: dict[str, Check] = {"reason": lambda v: _text(MAX_TEXT)(v) and v.isprintable(),
-                                    "duration_s": _or_null(_number)}
+                                    "duration_s": _or_null(_number),
+                                    "signal": lambda v: v is None or isinstance(v, dict)}
 HEARTBEAT: dict[str, Check] = {
     "state": _name,
     "source": _text(MAX_TEXT),
@@ -147,6 +157,8 @@ def _fields(msg: Any, checks: dict[str, Check], where: str, optional: dict[str, 
 def check_alert(alert: Any, where: str = "") -> dict:
     _fields(alert, ALERT, where, ALERT_OPTIONAL)
     _fields(alert["evidence"], {}, f"{where}evidence.", EVIDENCE)
+    if alert.get("signal") is not None:
+        _fields(alert["signal"], SIGNAL, f"{where}signal.")
     return alert
 
 
