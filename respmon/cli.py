@@ -120,6 +120,28 @@ def build_parser() -> argparse.ArgumentParser:
     recording.add_argument("--seed", type=_seed, default=0)
     _add_config(recording)
 
+    beds = kinds.add_parser("beds", help="many simulated beds in one process, publishing as bed daemons do "
+                                         "(a living ward for a station)")
+    beds.add_argument("--count", type=int, required=True, help="how many beds, 1 to 256")
+    beds.add_argument("--publish", type=_endpoint, required=True, metavar="tcp://HOST:PORT",
+                      help="bed i publishes on PORT+2(i-1) and answers snapshots on the port after it")
+    beds.add_argument("--script", default=None,
+                      help="segments NAME[@RATE]:SECONDS, looped, every bed at its own point of it; names: "
+                           "eupnea, hypopnea, tachypnea, bradypnea, biots, cheyne_stokes, central_apnea, "
+                           "low_quality, motion, absent (default: a mix that shows each alarm within minutes)")
+    beds.add_argument("--seed", type=_seed, default=0, help="where each bed starts in the script, its rates")
+    beds.add_argument("--speed", type=_positive_float, default=1.0,
+                      help="simulated seconds per wall-clock second (heartbeats stay on the wall clock)")
+    beds.add_argument("--prefix", default="bed-", help="bed names: PREFIX1..PREFIXN (default: bed-)")
+    beds.add_argument("--for", dest="for_s", type=_positive_float, default=None, metavar="SECONDS",
+                      help="stop after this many seconds (default: until Ctrl-C or SIGTERM)")
+    security = beds.add_mutually_exclusive_group()
+    security.add_argument("--keys-dir", type=Path, default=None, metavar="DIR",
+                          help="CURVE: each bed's DIR/BED.key_secret (made when missing) and the allowed "
+                               "clients in DIR/clients/ (default: keys.dir)")
+    security.add_argument("--insecure", action="store_true", help="plain text, allowed on loopback only")
+    _add_config(beds)
+
     replay = commands.add_parser(
         "replay", help="run the monitoring path over a depth recording or a CSV breathing waveform")
     replay.add_argument("file", type=Path, metavar="FILE", help="a .db3 or .bag depth recording, or a .csv waveform")

@@ -83,16 +83,20 @@ class Publisher:
     With security (respmon.publish.security), both sockets are CURVE servers and only clients whose
     keys are in the allow-list get through the handshake: anyone else receives nothing and can send
     nothing (not even a subscription). The publisher then has its own ZeroMQ context, whose one ZAP
-    handler is its allow-list. Without, plain text: for loopback and tests (publish.insecure)."""
+    handler is its allow-list. Without, plain text: for loopback and tests (publish.insecure).
+
+    Several publishers in one process (simulated beds) share one context and its one ZAP handler:
+    `context` and `allow_list` (an AllowList on that context, stopped by its owner, not here)."""
 
     def __init__(self, endpoint: str, snapshot_endpoint: str | None, bed: str, send_hwm: int = 1000,
                  context: zmq.Context | None = None, security: ServerSecurity | None = None,
-                 hold_snapshots: bool = False):
+                 hold_snapshots: bool = False, allow_list: AllowList | None = None):
         self.bed = bed
         self.publisher_id = uuid.uuid4().hex[:12]
         self._own_context = security is not None and context is None
         self.context = zmq.Context() if self._own_context else (context or zmq.Context.instance())
-        self.allow_list = AllowList(self.context, security.clients_dir) if security is not None else None
+        self._own_allow_list = security is not None and allow_list is None
+        self.allow_list = AllowList(self.context, security.clients_dir) if self._own_allow_list else allow_list
         self.seq = dict.fromkeys(KINDS, 0)
         self._lock = threading.Lock()
         self._snapshot: dict = {"alerts": [], "vitals": None}
@@ -183,12 +187,17 @@ class Publisher:
         finally:
             router.close(linger=0)
 
+    def stop_snapshots(self) -> None:
+        """Ask the snapshot thread to end; close() waits for it (up to SNAPSHOT_POLL_MS). Many
+        publishers closing together ask them all first and wait once, not once each."""
+        self._stop.set()
+
     def close(self) -> None:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=2.0)
         self.socket.close()
-        if self.allow_list is not None:
+        if self.allow_list is not None and self._own_allow_list:
             self.allow_list.stop()
         if self._own_context:
             self.context.term()
