@@ -83,6 +83,18 @@ def _add_config(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _duration_s(text: str) -> float:
+    """12h, 90m, 2d, 3600s: a span back in time, up to 31 days."""
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+    try:
+        value = float(text[:-1]) * units[text[-1]]
+    except (KeyError, ValueError, IndexError):
+        raise argparse.ArgumentTypeError(f"must be a number with s, m, h or d (12h), got {text[:40]!r}") from None
+    if not (math.isfinite(value) and 0 < value <= 31 * 86400):
+        raise argparse.ArgumentTypeError(f"must be more than 0 and at most 31 days, got {text[:40]!r}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="respmon", description="Contactless respiratory monitoring from a RealSense depth camera.")
     parser.add_argument("--version", action="version", version=f"respmon {__version__}")
@@ -221,6 +233,31 @@ def build_parser() -> argparse.ArgumentParser:
     classify.add_argument("--model", type=Path, default=None, help="default: classifier.model (the shipped model)")
     _add_config(classify)
 
+    station = commands.add_parser("station", help="the ward station: every bed on one web page, alarms journaled")
+    station.add_argument("--config", type=Path, default=None, metavar="station.yaml",
+                         help="the station's config (default: built-in defaults, no beds)")
+    station.add_argument("--demo", type=_positive_int, default=None, metavar="N",
+                         help="also run N simulated beds in this process, the config's beds' endpoints "
+                              "(keys and a demo operator created when missing)")
+    station_commands = station.add_subparsers(dest="station_command", metavar="COMMAND", parser_class=_Parser)
+    user = station_commands.add_parser("user", help="operator accounts (add, list)")
+    user_commands = user.add_subparsers(dest="user_command", metavar="ACTION", parser_class=_Parser)
+    user_commands.required = True
+    user_add = user_commands.add_parser("add", help="add an operator (asks for the password twice)")
+    user_add.add_argument("name", help="the operator's user name (letters, digits, '.', '_', '-')")
+    user_add.add_argument("--password-stdin", action="store_true",
+                          help="read the password from the first line of stdin (scripts)")
+    user_add.add_argument("--config", type=Path, default=None, dest="user_config", metavar="station.yaml")
+    user_list = user_commands.add_parser("list", help="the operators")
+    user_list.add_argument("--config", type=Path, default=None, dest="user_config", metavar="station.yaml")
+
+    report = commands.add_parser("report", help="a one-page night report of a bed from the station's journal")
+    report.add_argument("--bed", required=True, help="the bed's name")
+    report.add_argument("--since", required=True, type=_duration_s, metavar="12h",
+                        help="how far back: 12h, 90m, 2d")
+    report.add_argument("--out", required=True, type=Path, metavar="night.pdf|night.png")
+    report.add_argument("--config", type=Path, default=None, metavar="station.yaml")
+
     demo = commands.add_parser(
         "demo", help="generate the configured synthetic recording and replay it through the pipeline")
     demo.add_argument("--keep", type=Path, default=None, metavar="DIR",
@@ -256,6 +293,14 @@ def main(argv: list[str] | None = None) -> int:
             from respmon import keys_cmd
 
             return keys_cmd.run(args)
+        if args.command == "station":
+            from respmon.station import cli as station_cli
+
+            return station_cli.run(args)
+        if args.command == "report":
+            from respmon.station import cli as station_cli
+
+            return station_cli.run_report(args)
         if args.command == "watch":
             from respmon import watch
 

@@ -39,6 +39,15 @@ class Setting:
     nullable: bool = False  # `null` allowed (means "not set")
 
 
+@dataclass(frozen=True)
+class Records:
+    """A list of mappings, each checked against `schema` (the station's beds)."""
+    schema: dict[str, Any]
+    min_items: int = 0
+    max_items: int = 1024
+    unique: str | None = None  # a key whose value must differ between items
+
+
 def _check_box(value: Any) -> None:
     if not (isinstance(value, list) and len(value) == 4 and all(type(v) is int for v in value)):
         raise ValueError("must be null or [x0, y0, x1, y1] in whole pixels")
@@ -211,9 +220,28 @@ def check_value(setting: Setting, value: Any, where: str) -> Any:
 
 def _defaults(schema: dict[str, Any]) -> dict[str, Any]:
     return {
-        key: _defaults(entry) if isinstance(entry, dict) else entry.default
+        key: _defaults(entry) if isinstance(entry, dict) else [] if isinstance(entry, Records) else entry.default
         for key, entry in schema.items()
     }
+
+
+def _records(node: yaml.Node, records: Records, path: str, source: str) -> list[dict[str, Any]]:
+    at = f"{source}:{node.start_mark.line + 1}: {path}"
+    if not isinstance(node, yaml.SequenceNode):
+        raise ConfigError(f"{at}: must be a list (one '- ' item each)")
+    if not records.min_items <= len(node.value) <= records.max_items:
+        raise ConfigError(f"{at}: must have {records.min_items} to {records.max_items} items, got {len(node.value)}")
+    items, seen = [], {}
+    for i, item_node in enumerate(node.value):
+        item = _validate(item_node, records.schema, f"{path}[{i}]", source)
+        key = item.get(records.unique) if records.unique else None
+        if key is not None:
+            if key in seen:
+                raise ConfigError(f"{source}:{item_node.start_mark.line + 1}: {path}[{i}].{records.unique}: "
+                                  f"{short_repr(key, 80)} given twice (also {path}[{seen[key]}])")
+            seen[key] = i
+        items.append(item)
+    return items
 
 
 def _validate(node: yaml.Node, schema: dict[str, Any], path: str, source: str) -> dict[str, Any]:
@@ -240,6 +268,8 @@ def _validate(node: yaml.Node, schema: dict[str, Any], path: str, source: str) -
         entry = schema[key]
         if isinstance(entry, dict):
             values[key] = _validate(value_node, entry, dotted, source)
+        elif isinstance(entry, Records):
+            values[key] = _records(value_node, entry, dotted, source)
         else:
             if not isinstance(value_node, yaml.ScalarNode) and entry.kind is not list:
                 raise ConfigError(f"{at}: must be a single {entry.kind.__name__}")
@@ -253,18 +283,21 @@ def _validate(node: yaml.Node, schema: dict[str, Any], path: str, source: str) -
     return values
 
 
-def _namespace(values: dict[str, Any]) -> SimpleNamespace:
-    return SimpleNamespace(
-        **{k: _namespace(v) if isinstance(v, dict) else v for k, v in values.items()}
-    )
+def _namespace(values: Any) -> Any:
+    if isinstance(values, dict):
+        return SimpleNamespace(**{k: _namespace(v) for k, v in values.items()})
+    if isinstance(values, list) and values and isinstance(values[0], dict):
+        return [_namespace(v) for v in values]
+    return values
 
 
-def default_config() -> SimpleNamespace:
+def default_config(schema: dict[str, Any] | None = None) -> SimpleNamespace:
     """The built-in defaults; `config.yaml` as shipped states exactly these."""
-    return _namespace(_defaults(SCHEMA))
+    return _namespace(_defaults(schema or SCHEMA))
 
 
-def parse_config(text: str, source: str = "<config>") -> SimpleNamespace:
+def parse_config(text: str, source: str = "<config>", schema: dict[str, Any] | None = None) -> SimpleNamespace:
+    schema = schema or SCHEMA
     if len(text) > MAX_CONFIG_BYTES:
         raise ConfigError(f"{source}: too large for a config ({len(text)} characters; at most {MAX_CONFIG_BYTES})")
     try:
@@ -277,17 +310,17 @@ def parse_config(text: str, source: str = "<config>") -> SimpleNamespace:
     except RecursionError:
         raise ConfigError(f"{source}: nested too deeply to be a config") from None
     if root is None:
-        return default_config()
+        return default_config(schema)
     try:
-        return _namespace(_validate(root, SCHEMA, "", source))
+        return _namespace(_validate(root, schema, "", source))
     except RecursionError:  # a deep list value: its construction recurses deeper than the parse
         raise ConfigError(f"{source}: nested too deeply to be a config") from None
 
 
-def load_config(path: str | Path | None) -> SimpleNamespace:
+def load_config(path: str | Path | None, schema: dict[str, Any] | None = None) -> SimpleNamespace:
     """Load and check a config file; None means the built-in defaults."""
     if path is None:
-        return default_config()
+        return default_config(schema)
     path = Path(path)
     try:
         text = _read_regular_file(path, MAX_CONFIG_BYTES).decode("utf-8")
@@ -295,7 +328,7 @@ def load_config(path: str | Path | None) -> SimpleNamespace:
         raise ConfigError(f"{path}: config file not found") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: cannot read config file: {exc}") from None
-    return parse_config(text, str(path))
+    return parse_config(text, str(path), schema)
 
 
 def _read_regular_file(path: Path, limit: int) -> bytes:
@@ -312,5 +345,8 @@ def schema_keys(schema: dict[str, Any] | None = None, prefix: str = "") -> list[
     keys: list[str] = []
     for key, entry in (schema or SCHEMA).items():
         dotted = f"{prefix}{key}"
-        keys.extend(schema_keys(entry, dotted + ".") if isinstance(entry, dict) else [dotted])
+        if isinstance(entry, Records):
+            keys.extend(schema_keys(entry.schema, f"{dotted}[]."))
+        else:
+            keys.extend(schema_keys(entry, dotted + ".") if isinstance(entry, dict) else [dotted])
     return keys

@@ -41,3 +41,19 @@ def run_cli(*argv: str) -> tuple[int, str, str]:
         except SystemExit as exc:
             code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
     return code, out.getvalue(), err.getvalue()
+
+
+@pytest.fixture(scope="session")
+def pg_server():
+    """A throwaway PostgreSQL cluster for the whole run (tests/pg_server.py), or skip saying why."""
+    from tests.pg_server import server_fixture
+
+    yield from server_fixture()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def journal_url(request, tmp_path):
+    """The URL of a new, empty station journal database: a SQLite file, a PostgreSQL database."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'journal.db'}"
+    return request.getfixturevalue("pg_server").create_database()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import resource
 import socket
 import time
+from pathlib import Path
 
 import pytest
 import zmq
@@ -22,7 +23,7 @@ def endpoint() -> str:
     return f"tcp://127.0.0.1:{free_port()}"
 
 
-def plain_config(folder) -> "Path":
+def plain_config(folder) -> Path:
     """Defaults, but plain text on loopback (publish.insecure): for tests about something else."""
     path = folder / "plain.yaml"
     path.write_text("publish:\n  insecure: true\n", encoding="utf-8")
