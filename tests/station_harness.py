@@ -60,10 +60,10 @@ class Bed:
                                            "quality": 0.9, "seconds_since_breath": 1.0, "displacement_mm": 0.1,
                                            "pattern": None, "confidence": None, "probs": None})
 
-    def heartbeat(self) -> dict:
+    def heartbeat(self, **extra) -> dict:
         return self.pub.publish("heartbeat", {"state": "monitoring", "source": "test", "frames": 1,
                                               "bad_frames": 0, "uptime_s": 1.0, "t": 1.0, "reason": None,
-                                              "active_alerts": len(self.active)})
+                                              "active_alerts": len(self.active), **extra})
 
     def close(self) -> None:
         self.pub.close()

@@ -1,17 +1,23 @@
 """The daemon's pieces in-process: the camera reader's reconnect loop (with a fake camera) and
-SIGHUP's reload."""
+SIGHUP's reload (of the config, and of a changed model)."""
 
 from __future__ import annotations
 
 import logging
+import os
 import queue
+import shutil
+import signal
 import threading
+import time
 
 import numpy as np
 
-from respmon.config import default_config
-from respmon.daemon.app import Daemon, FrameReader
+from respmon.config import default_config, load_config
+from respmon.daemon.app import Daemon, FrameReader, load_configured_model
+from respmon.daemon.notify import Notifier
 from respmon.sources.recording import DepthFrame
+from tests.conftest import REPO
 
 
 class FakeStream:
@@ -195,3 +201,136 @@ def test_a_realtime_recording_whose_clock_leaps_is_not_waited_on(tmp_path):
     assert reader._play(frames)
     assert out.qsize() == len(frames)
     assert time.monotonic() - started < 60.0  # two seconds of recording, not an hour
+
+
+# --- SIGHUP with a changed classifier.model ----------------------------------------------------
+
+
+def _model(tmp_path, name: str, revision: str | None = None):
+    """A copy of the shipped model; with `revision`, the same weights under another version."""
+    from respmon.classify.model_io import load_model, save_model
+
+    path = tmp_path / name
+    if revision is None:
+        shutil.copyfile(REPO / "models" / "biatgru.pt", path)
+    else:
+        net, info = load_model(REPO / "models" / "biatgru.pt")
+        save_model(path, net, info["arch"], {**info["meta"], "code_revision": revision})
+    return path
+
+
+def _events(caplog, event: str) -> list[logging.LogRecord]:
+    return [r for r in caplog.records if getattr(r, "event", None) == event]
+
+
+def test_sighup_swaps_a_changed_model_and_keeps_the_running_one_when_the_new_one_fails(tmp_path, caplog):
+    a, b = _model(tmp_path, "a.pt"), _model(tmp_path, "b.pt", "model-b")
+    path = tmp_path / "respmon.yaml"
+    path.write_text(f'classifier:\n  model: "{a}"\n', encoding="utf-8")
+    config = load_config(path)
+    classifier, fingerprint = load_configured_model(config)
+    version_a = classifier.version
+    daemon = Daemon(config, path, classifier, None, model_fingerprint=fingerprint)
+    daemon._start_session({"fps": 15, "width": 424, "source": "test"})
+    caplog.set_level(logging.INFO, logger="respmon.daemon")
+
+    daemon.reload()  # the same file: nothing loaded
+    assert daemon.classifier is classifier and not _events(caplog, "classifier.reloaded")
+
+    path.write_text(f'classifier:\n  model: "{b}"\n', encoding="utf-8")
+    daemon.reload()
+    assert daemon.classifier.version == daemon.bedside.engine.model_version == "biatgru@model-b"
+    assert daemon.monitor.classifier is daemon.classifier  # the running session's Monitor too
+    [reloaded] = _events(caplog, "classifier.reloaded")
+    assert (reloaded.old_version, reloaded.new_version) == (version_a, "biatgru@model-b")
+
+    _model(tmp_path, "b.pt", "model-c")  # the file replaced in place, the config unchanged
+    daemon.reload()
+    assert daemon.classifier.version == daemon.bedside.engine.model_version == "biatgru@model-c"
+    assert daemon.monitor.classifier is daemon.classifier
+
+    running = daemon.classifier
+    for broken, why in ((b"not a model", "not a readable model file"), (None, "model file not found")):
+        b.unlink(missing_ok=True)
+        if broken is not None:
+            b.write_bytes(broken)
+        caplog.clear()
+        daemon.reload()
+        assert daemon.classifier is running and daemon.monitor.classifier is running
+        assert daemon.bedside.engine.model_version == "biatgru@model-c"
+        [refused] = _events(caplog, "classifier.refused")
+        assert refused.levelno == logging.ERROR and "\n" not in refused.getMessage()
+        assert f"keeping biatgru@model-c: {b}: {why}" in refused.getMessage()
+        assert not [r for r in caplog.records if r.levelno >= logging.ERROR and r is not refused]
+
+
+def test_a_running_daemon_takes_a_new_model_on_sighup_and_its_alerts_and_heartbeats_say_so(tmp_path, caplog):
+    # The daemon on a recording (it ends: camera_lost, an update a second), a real SIGHUP.
+    from tests.conftest import run_cli
+    from tests.test_daemon_liveness import Recorder
+
+    recording = tmp_path / "bed.db3"
+    code, _, err = run_cli("simulate", "recording", "--script", "eupnea:12", "--out", str(recording),
+                           "--width", "212", "--height", "120", "--fps", "6", "--seed", "3")
+    assert code == 0, err
+    a, b = _model(tmp_path, "a.pt"), _model(tmp_path, "b.pt", "model-b")
+    broken = tmp_path / "broken.pt"
+    broken.write_bytes(b"\x80\x02 not a model")
+    path = tmp_path / "respmon.yaml"
+
+    def configure(model):
+        path.write_text(f'source:\n  kind: recording\n  recording: "{recording}"\n  realtime: false\n'
+                        f'publish:\n  heartbeat_interval_s: 0.2\nalerts:\n  update_interval_s: 1\n'
+                        f'classifier:\n  model: "{model}"\n', encoding="utf-8")
+
+    configure(a)
+    config = load_config(path)
+    classifier, fingerprint = load_configured_model(config)
+    version_a = classifier.version
+    recorder = Recorder()
+    daemon = Daemon(config, path, classifier, recorder, notifier=Notifier({}), model_fingerprint=fingerprint)
+    thread = threading.Thread(target=daemon.run, name="daemon-under-test")
+    caplog.set_level(logging.INFO, logger="respmon.daemon")
+
+    def wait_for(what, found, timeout_s=20.0):
+        deadline = time.monotonic() + timeout_s
+        while not (result := found()):
+            assert time.monotonic() < deadline, f"no {what} within {timeout_s} s"
+            assert thread.is_alive(), "the daemon died"
+            time.sleep(0.05)
+        return result
+
+    def sent_since(start: int, kind: str) -> list[dict]:
+        return [m for _, k, m in recorder.messages[start:] if k == kind]
+
+    previous = signal.signal(signal.SIGHUP, daemon.request_reload)
+    thread.start()
+    try:
+        wait_for("heartbeat", lambda: sent_since(0, "heartbeat"))
+        assert sent_since(0, "heartbeat")[0]["model_version"] == version_a
+
+        configure(b)
+        os.kill(os.getpid(), signal.SIGHUP)
+        wait_for("classifier.reloaded", lambda: _events(caplog, "classifier.reloaded"))
+        start = len(recorder.messages)
+        alert = wait_for("alert", lambda: sent_since(start, "alert"))[0]
+        heartbeat = wait_for("heartbeat", lambda: sent_since(start, "heartbeat"))[0]
+        assert alert["model_version"] == heartbeat["model_version"] == "biatgru@model-b"
+        [reloaded] = _events(caplog, "classifier.reloaded")
+        assert (reloaded.old_version, reloaded.new_version) == (version_a, "biatgru@model-b")
+
+        configure(broken)
+        os.kill(os.getpid(), signal.SIGHUP)
+        wait_for("classifier.refused", lambda: _events(caplog, "classifier.refused"))
+        start = len(recorder.messages)
+        alert = wait_for("alert", lambda: sent_since(start, "alert"))[0]
+        heartbeat = wait_for("heartbeat", lambda: sent_since(start, "heartbeat"))[0]
+        assert alert["model_version"] == heartbeat["model_version"] == "biatgru@model-b"
+        assert len(_events(caplog, "classifier.refused")) == 1 and len(_events(caplog, "classifier.reloaded")) == 1
+        assert thread.is_alive()
+    finally:
+        daemon.request_stop()
+        thread.join(timeout=10)
+        signal.signal(signal.SIGHUP, previous)
+    assert not thread.is_alive()
+    assert [m for _, k, m in recorder.messages if k == "heartbeat"][-1]["state"] == "stopping"

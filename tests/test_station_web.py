@@ -91,6 +91,30 @@ def test_latched_alarm_stays_after_clear_until_acknowledged(ward):
     assert shown(client, "a1") is None
 
 
+def test_the_bed_page_has_the_model_version_the_heartbeats_carry(ward):
+    # A model a bed loaded on SIGHUP is named on its page (bed.js shows bed.model_version).
+    station, (bed1, bed2), _ = ward
+    client = Client(station.url)
+    client.login()
+
+    def bed(name):
+        status, body = client.json("GET", f"/api/beds/{name}")
+        assert status == 200
+        return body["bed"]
+
+    for version in ("biatgru@model-a", "biatgru@model-b"):
+        bed1.heartbeat(model_version=version)
+        wait_for(lambda: bed("bed-1")["model_version"] == version, what=version)
+    bed1.heartbeat()  # an older daemon's, without one; then vitals, which come after it
+    bed1.vitals()
+    wait_for(lambda: bed("bed-1")["last_vitals"] is not None, what="vitals")
+    assert bed("bed-1")["model_version"] == "biatgru@model-b"
+    bed2.heartbeat(model_version="x" * 129)  # malformed: the heartbeat is refused
+    bed2.vitals()
+    wait_for(lambda: bed("bed-2")["last_vitals"] is not None, what="vitals")
+    assert bed("bed-2")["model_version"] is None
+
+
 def test_refusals_change_nothing(ward):
     station, (bed1, _), folder = ward
     client = Client(station.url)

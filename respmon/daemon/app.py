@@ -9,6 +9,7 @@ alarm and signals keep working when frames stop. Live and recording differ only 
 from __future__ import annotations
 
 import gc
+import hashlib
 import logging
 import queue
 import signal
@@ -21,10 +22,10 @@ from respmon.config import ConfigError, load_config
 from respmon.alerts.engine import iso_utc
 from respmon.daemon.bedside import START_HOLD_S, Bedside
 from respmon.daemon.notify import Notifier
-from respmon.errors import UsageError
+from respmon.errors import UsageError, short_repr
 from respmon.logs import set_level, setup_logging
 from respmon.monitor import BadFrame, Monitor, lost_window
-from respmon.publish.schema import MAX_TEXT
+from respmon.publish.schema import MAX_TEXT, MAX_VERSION
 from respmon.sources.clock import ClockPace
 
 log = logging.getLogger("respmon.daemon")
@@ -36,12 +37,42 @@ QUEUE_FRAMES = 30  # 1 s at 30 fps (24 MB at 848x480): rides out a region search
 BAD_FRAME_LOG_EVERY = 100
 READER_JOIN_S = 0.5  # on stop, the longest the reader is waited for (SIGTERM is honoured within 1 s)
 # Sections a running daemon can take over on SIGHUP; the others shape the pipeline or its sockets.
-RELOADABLE = ("alerts", "log")
+# (classifier: its model; the other keys are for training.)
+RELOADABLE = ("alerts", "log", "classifier")
 
 
 def _text(value: str) -> str:
     """A text for a message: consumers refuse longer ones (respmon.publish.schema.MAX_TEXT)."""
     return value if len(value) <= MAX_TEXT else value[: MAX_TEXT - 3] + "..."
+
+
+def load_configured_model(config: SimpleNamespace, unchanged: tuple[str, str] | None = None):
+    """(classifier, fingerprint) of classifier.model, or None where its fingerprint (the file's
+    path and sha256: a file replaced in place is another model) is `unchanged`. ModelError, one
+    line, where it cannot be used."""
+    from respmon.classify.model_io import DEFAULT_MODEL, ModelError
+    from respmon.replay import load_classifier
+
+    path = Path(config.classifier.model) if config.classifier.model else DEFAULT_MODEL
+    if not path.is_file():  # nor a FIFO, which would hold the read for ever
+        raise ModelError(f"{path}: model file not found")
+    digest = hashlib.sha256()
+    try:
+        with open(path, "rb") as file:
+            for block in iter(lambda: file.read(1 << 20), b""):
+                digest.update(block)
+    except OSError as exc:
+        raise ModelError(f"{path}: cannot read model file: {exc.strerror or exc}") from None
+    # Hashed before it is loaded: a file replaced in between is loaded again by the next SIGHUP.
+    fingerprint = (str(path.resolve()), digest.hexdigest())
+    if fingerprint == unchanged:
+        return None
+    classifier = load_classifier(config)
+    version = classifier.version
+    if not (len(version) <= MAX_VERSION and version.isprintable()):  # every alert and heartbeat carries it
+        raise ModelError(f"{path}: model version {short_repr(version, 60)} is not a printable text of at "
+                         f"most {MAX_VERSION} characters")
+    return classifier, fingerprint
 
 
 class FrameReader(threading.Thread):
@@ -140,10 +171,14 @@ class FrameReader(threading.Thread):
 
 class Daemon:
     def __init__(self, config: SimpleNamespace, config_path: Path | None, classifier, publisher,
-                 notifier: Notifier | None = None, journal=None):
+                 notifier: Notifier | None = None, journal=None,
+                 model_fingerprint: tuple[str, str] | None = None):
         self.config = config
         self.config_path = config_path
+        # A SIGHUP loads classifier.model again where its fingerprint (load_configured_model) is
+        # not this one; a daemon started without a classifier (rate only) stays without.
         self.classifier = classifier
+        self.model_fingerprint = model_fingerprint
         self.notifier = notifier or Notifier()
         self.journal = journal  # an AlarmJournal: alarms survive a crash, a restart says so
         tolerance = config.source.clock_pace_tolerance
@@ -449,17 +484,37 @@ class Daemon:
         if self.reload_requested and (self.reload_thread is None or not self.reload_thread.is_alive()):
             self.reload_requested = False
             self.reload_thread = threading.Thread(
-                target=lambda: self.reload_results.put(self._read_new_config()), name="reload", daemon=True)
+                target=lambda: self.reload_results.put(self._read_reload()), name="reload", daemon=True)
             self.reload_thread.start()
         try:
-            new = self.reload_results.get_nowait()
+            new, model = self.reload_results.get_nowait()
         except queue.Empty:
             return
-        self._apply_config(new)
+        self._apply_config(new, model)
 
     def reload(self) -> None:
-        """Reread the config file and apply it, here and now."""
-        self._apply_config(self._read_new_config())
+        """Reread the config file (and a changed model) and apply it, here and now."""
+        self._apply_config(*self._read_reload())
+
+    def _read_reload(self) -> tuple[SimpleNamespace | None, tuple | None]:
+        """What a SIGHUP reads (off the main loop): the config, and the model where it changed."""
+        new = self._read_new_config()
+        return new, None if new is None else self._read_model(new)
+
+    def _read_model(self, new: SimpleNamespace) -> tuple | None:
+        """load_configured_model's (classifier, fingerprint) where `new` names another model than
+        the running one; None where it names the same, or (one log line) one that cannot be used."""
+        if self.classifier is None:
+            return None
+        try:
+            return load_configured_model(new, unchanged=self.model_fingerprint)
+        except UsageError as exc:
+            reason = str(exc)
+        except Exception as exc:  # whatever the file holds, the running model goes on
+            reason = f"{type(exc).__name__}: {exc}"
+        log.error("model not reloaded, keeping %s: %s", self.classifier.version, " ".join(reason.split()),
+                  extra={"bed": self.config.bed.name, "event": "classifier.refused"})
+        return None
 
     def _read_new_config(self) -> SimpleNamespace | None:
         """The config file as it is now; None, with one log line, where it cannot be used. The
@@ -494,7 +549,7 @@ class Daemon:
         if count is not None:
             log.info("%d client key(s) allowed", count, extra={"bed": bed, "event": "keys.reloaded"})
 
-    def _apply_config(self, new: SimpleNamespace | None) -> None:
+    def _apply_config(self, new: SimpleNamespace | None, model: tuple | None = None) -> None:
         if new is None:
             return
         bed = self.config.bed.name
@@ -504,9 +559,24 @@ class Daemon:
         self.config.log = new.log
         self.bedside.engine.reconfigure(new.alerts)
         set_level(new.log.level)
+        if model is not None and model[1] != self.model_fingerprint:
+            self._swap_model(new, *model)
         log.info("config reloaded" + (f"; changes to {', '.join(needs_restart)} take a restart "
                                       "(still running the old values)" if needs_restart else ""),
                  extra={"bed": bed, "event": "config.reloaded"})
+
+    def _swap_model(self, new: SimpleNamespace, classifier, fingerprint: tuple[str, str]) -> None:
+        """Between two seconds: the Monitor's classifier and the version on the alerts and
+        heartbeats change together."""
+        old = self.bedside.engine.model_version
+        self.classifier, self.model_fingerprint = classifier, fingerprint
+        self.config.classifier = new.classifier
+        if self.monitor is not None:
+            self.monitor.classifier = classifier
+        self.bedside.engine.model_version = classifier.version
+        log.info("model reloaded: %s -> %s", old, classifier.version,
+                 extra={"bed": self.config.bed.name, "event": "classifier.reloaded", "old_version": old,
+                        "new_version": classifier.version, "model": fingerprint[0]})
 
 
 def _check_setup(config: SimpleNamespace, config_path: Path | None):
@@ -532,14 +602,13 @@ def run(args) -> int:
         raise UsageError(f"{args.config}: {exc}" if args.config is not None else str(exc)) from None
     from respmon.publish.security import is_local
     from respmon.publish.zmq_pub import Publisher
-    from respmon.replay import load_classifier
 
     from respmon.alerts.journal import journal_path, open_journal
 
     endpoints = [config.publish.endpoint, config.publish.snapshot_endpoint]
     journal = open_journal(journal_path(config.journal.path, config.bed.name), config.bed.name,
                            config.journal.max_events)
-    classifier = load_classifier(config)
+    classifier, fingerprint = load_configured_model(config)
     publisher = Publisher(config.publish.endpoint, config.publish.snapshot_endpoint, config.bed.name,
                           config.publish.send_hwm, security=security, hold_snapshots=True)  # until _restore
     bed = config.bed.name
@@ -554,7 +623,8 @@ def run(args) -> int:
             log.warning("%s is not loopback: under the systemd unit only loopback reaches it unless "
                         "IPAddressAllow names the station (systemd/README.md)", endpoint,
                         extra={"bed": bed, "event": "publish.not_loopback"})
-    daemon = Daemon(config, args.config, classifier, publisher, journal=journal)
+    daemon = Daemon(config, args.config, classifier, publisher, journal=journal,
+                    model_fingerprint=fingerprint)
     signal.signal(signal.SIGTERM, daemon.request_stop)
     signal.signal(signal.SIGINT, daemon.request_stop)
     signal.signal(signal.SIGHUP, daemon.request_reload)

@@ -167,7 +167,8 @@ class Bedside:
 
     def heartbeat(self, status: dict) -> None:
         if self.publisher is not None:
-            self.publisher.publish("heartbeat", {**status, "active_alerts": len(self.engine.active)})
+            self.publisher.publish("heartbeat", {**status, "active_alerts": len(self.engine.active),
+                                                 "model_version": self.engine.model_version})
 
     def close(self, t: float | None = None, clean: bool = True) -> None:
         self.release(force=True)

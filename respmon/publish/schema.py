@@ -22,6 +22,7 @@ SCHEMA_VERSION = 1
 MAX_MESSAGE_BYTES = 1 << 20  # a snapshot with every alert is a few kB; more is not a message of ours
 MAX_NAME = 64  # bed names, ids, conditions (bed.name is at most 64 characters)
 MAX_TEXT = 1024  # reasons, sources, versions
+MAX_VERSION = 128  # a heartbeat's model version: the station shows it on every page, every second
 MAX_EPOCH_S = 1e11  # wall clocks beyond this are no time a console can print
 MAX_SIGNAL_SAMPLES = 6000  # an onset's signal: 60 s at up to 100 Hz (signal.rate_hz's limit)
 MAX_SIGNAL_RATE_HZ = 100.0
@@ -126,6 +127,7 @@ HEARTBEAT: dict[str, Check] = {
     "reason": _or_null(_text(MAX_TEXT)),
     "active_alerts": _count,
 }
+HEARTBEAT_OPTIONAL: dict[str, Check] = {"model_version": _or_null(_text(MAX_VERSION))}  # older daemons: none
 VITALS: dict[str, Check] = {
     "t": _or_null(_number),
     "state": _name,
@@ -167,7 +169,7 @@ def check_message(msg: Any) -> dict:
     _fields(msg, ENVELOPE, "")
     if msg["type"] == "alert":
         return check_alert(msg)
-    _fields(msg, BY_TYPE[msg["type"]], "")
+    _fields(msg, BY_TYPE[msg["type"]], "", HEARTBEAT_OPTIONAL if msg["type"] == "heartbeat" else None)
     return msg
 
 
