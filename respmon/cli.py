@@ -233,6 +233,20 @@ def build_parser() -> argparse.ArgumentParser:
     classify.add_argument("--model", type=Path, default=None, help="default: classifier.model (the shipped model)")
     _add_config(classify)
 
+    labels = commands.add_parser("labels", help="labelled training windows from the station's journal (export)")
+    label_commands = labels.add_subparsers(dest="labels_command", metavar="ACTION", parser_class=_Parser)
+    label_commands.required = True
+    label_export = label_commands.add_parser(
+        "export", help="each judged alarm's 60 s signal with the operator's label: CSV (authors' layout) and a "
+                       ".jsonl sidecar (docs/labels.md)")
+    label_export.add_argument("--journal", required=True, metavar="station.yaml|URL",
+                              help="the station's config (its journal.url), a journal URL (sqlite:///PATH.db, "
+                                   "postgresql://...) or a SQLite journal file")
+    label_export.add_argument("--since", required=True, type=_duration_s, metavar="12h",
+                              help="the alarms with an onset this far back: 12h, 90m, 2d")
+    label_export.add_argument("--out", required=True, type=Path, metavar="labels.csv",
+                              help="FILE.csv; FILE.jsonl is written beside it")
+
     station = commands.add_parser("station", help="the ward station: every bed on one web page, alarms journaled")
     station.add_argument("--config", type=Path, default=None, metavar="station.yaml",
                          help="the station's config (default: built-in defaults, no beds)")
@@ -293,6 +307,10 @@ def main(argv: list[str] | None = None) -> int:
             from respmon import keys_cmd
 
             return keys_cmd.run(args)
+        if args.command == "labels":
+            from respmon import labels_cmd
+
+            return labels_cmd.run(args)
         if args.command == "station":
             from respmon.station import cli as station_cli
 

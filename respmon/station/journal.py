@@ -295,15 +295,19 @@ class Journal:
     def alarm_signal(self, bed: str, alarm_id: str) -> dict | None:
         """The breathing signal the classifier saw before the onset (`signal` of the onset event,
         or of the first event that has one: a snapshot's), or None."""
+        event = self.alarm_signal_event(bed, alarm_id)
+        signal = event.get("signal") if event is not None else None
+        return signal if isinstance(signal, dict) else None
+
+    def alarm_signal_event(self, bed: str, alarm_id: str) -> dict | None:
+        """The whole event alarm_signal() takes the signal from (its `model_version`: the classifier
+        that saw the signal), or None."""
         with self._tx("reading an alarm's signal", write=False) as cur:
             row = cur.execute(
                 "SELECT body FROM alert_events WHERE bed = ? AND alarm_id = ? AND body LIKE ?"
                 " ORDER BY CASE WHEN event = 'onset' THEN 0 ELSE 1 END, t_wall, id LIMIT 1",
                 (bed, alarm_id, '%"signal":{%')).fetchone()
-        if row is None:
-            return None
-        signal = _json(row[0]).get("signal")
-        return signal if isinstance(signal, dict) else None
+        return None if row is None else _json(row[0])
 
     def alarms(self, bed: str | None = None, since: float | None = None, until: float | None = None,
                limit: int = ALARMS_LIMIT) -> list[AlarmRecord]:
@@ -420,6 +424,19 @@ class Journal:
         with self._tx("reading the trend", write=False) as cur:
             rows = cur.execute(sql, (bed, since, until, bed, since, until, max(0, int(limit)))).fetchall()
         return [(t, rr, state) for t, rr, state in reversed(rows)]
+
+    def vitals_rows(self, bed: str, since: float, until: float) -> tuple[int, int]:
+        """How many vitals rows `bed` has in [since, until): (1 s rows, 1 min rows), the 1 min rows
+        counted as trend() gives them: only for the minutes that have no 1 s row."""
+        since, until = float(since), float(until)
+        with self._tx("counting vitals", write=False) as cur:
+            seconds = cur.execute("SELECT COUNT(*) FROM vitals_1s WHERE bed = ? AND t_wall >= ? AND t_wall < ?",
+                                  (bed, since, until)).fetchone()[0]
+            minutes = cur.execute(
+                "SELECT COUNT(*) FROM vitals_1m m WHERE m.bed = ? AND m.t_wall >= ? AND m.t_wall < ?"
+                " AND NOT EXISTS (SELECT 1 FROM vitals_1s s WHERE s.bed = m.bed AND s.t_wall >= m.t_wall"
+                " AND s.t_wall < m.t_wall + 60)", (bed, since, until)).fetchone()[0]
+        return int(seconds), int(minutes)
 
     def beds(self, limit: int = BEDS_LIMIT) -> list[str]:
         """The beds the journal has alert events or vitals of, sorted; at most `limit`."""
