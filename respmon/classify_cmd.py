@@ -38,6 +38,13 @@ def held_out_sets(per_class: int = TEST_PER_CLASS) -> dict[str, tuple[np.ndarray
 
 
 def run_train(args) -> int:
+    if getattr(args, "finetune", None) is not None:
+        from respmon.finetune_cmd import run_finetune
+
+        return run_finetune(args)
+    for option, dest in (("--from", "from_model"), ("--out", "out"), ("--rsm-per-class", "rsm_per_class")):
+        if getattr(args, dest, None) is not None:
+            raise UsageError(f"{option} needs --finetune")
     from respmon.classify.data import training_set
     from respmon.classify.metrics import classification_report
     from respmon.classify.model_io import code_revision, save_model
@@ -173,16 +180,27 @@ def run_evaluate(args) -> int:
     from respmon.classify.infer import PatternClassifier
     from respmon.classify.metrics import classification_report, format_report
 
+    if getattr(args, "compare", None) is not None:
+        from respmon.finetune_cmd import run_compare
+
+        return run_compare(args)
+    if getattr(args, "card", None) is not None:
+        raise UsageError("--card needs --compare")
+    data = args.data
+    if isinstance(data, list):  # --data FILE [FILE ...]: one file here, several with --compare
+        if len(data) != 1:
+            raise UsageError("--data takes one file (several only with --compare)")
+        data = data[0]
     config = load_config(args.config)
     classifier = PatternClassifier(model_path(args, config))
-    if args.data is not None:
+    if data is not None:
         if args.rate_hz is None:
             raise UsageError("--data needs --rate-hz")
-        signals, truth = read_signal_rows(args.data, args.labels)
+        signals, truth = read_signal_rows(data, args.labels)
         if truth is None:
             raise UsageError("--data needs labels to evaluate against: --labels first-column")
         predicted = [int(np.argmax(classifier.classify_signal(s, args.rate_hz))) for s in signals]
-        sets = {args.data.name: classification_report(truth, predicted)}
+        sets = {data.name: classification_report(truth, predicted)}
     else:
         sets = {}
         for mode, (x, y) in held_out_sets().items():

@@ -214,15 +214,32 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--scene-windows", type=Path, default=None, metavar="FILE.npz",
                        help="also train on windows the pipeline extracted from rendered scenes "
                             "(bench/extract_scene_windows.py; models/training/scene-windows.npz holds 1,110 from dev scenes)")
+    train.add_argument("--finetune", type=Path, default=None, metavar="labels.csv",
+                       help="fine-tune a trained model instead: on these labelled windows (labels.jsonl beside "
+                            "them) mixed with fresh RSM windows, with a cross-validation grouped by bed; "
+                            "the architecture is --from's (respmon/classify/finetune.py)")
+    train.add_argument("--from", dest="from_model", type=Path, default=None, metavar="BASE.pt",
+                       help="with --finetune: the model to start from (default: classifier.model, the shipped model)")
+    train.add_argument("--out", type=Path, default=None, metavar="CANDIDATE.pt",
+                       help="with --finetune: where the candidate goes")
+    train.add_argument("--rsm-per-class", type=_positive_int, default=None,
+                       help="with --finetune: fresh RSM windows per pattern and mode mixed in (default: 100); "
+                            "--epochs defaults to 5 there")
     _add_config(train)
 
     evaluate = commands.add_parser("evaluate", help="confusion matrix and per-class metrics of a model")
     evaluate.add_argument("--model", type=Path, default=None, help="default: classifier.model (the shipped model)")
-    evaluate.add_argument("--data", type=Path, default=None, metavar="FILE.csv",
-                          help="labelled signals, one per row (default: held-out RSM test sets, both modes)")
+    evaluate.add_argument("--data", type=Path, action="extend", nargs="+", default=None, metavar="FILE.csv",
+                          help="labelled signals, one per row (default: held-out RSM test sets, both modes); "
+                               "with --compare: labelled windows with their .jsonl, one or more files")
     evaluate.add_argument("--rate-hz", type=_rate_hz, default=None, help="sample rate of --data")
     evaluate.add_argument("--labels", choices=("first-column",), default=None, help="where --data keeps its labels")
     evaluate.add_argument("--plot", type=Path, default=None, metavar="confusion.png")
+    evaluate.add_argument("--compare", type=Path, nargs=2, default=None, metavar=("BASE.pt", "CANDIDATE.pt"),
+                          help="both models side by side, and the gate a candidate must pass to replace the "
+                               "base (exit 1 and one line saying why when it fails)")
+    evaluate.add_argument("--card", type=Path, default=None, metavar="models/README.md",
+                          help="with --compare: append the accepted candidate's section to this model card")
     _add_config(evaluate)
 
     classify = commands.add_parser("classify", help="the breathing pattern of each signal in a CSV (one per row)")

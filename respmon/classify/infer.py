@@ -19,7 +19,10 @@ LONG_SIGNAL_HOP_S = 30.0  # a signal longer than a window is read as windows thi
 class PatternClassifier:
     def __init__(self, path: Path | None = None):
         self.net, self.info = load_model(path)
-        self.version = f"{self.info['arch']}@{self.info.get('meta', {}).get('code_revision', 'unknown')}"
+        meta = self.info.get("meta", {})
+        # a fine-tuned model names itself (arch@rev+ft.WEIGHTS): alerts must tell it from its base
+        self.version = meta["version"] if isinstance(meta.get("version"), str) and meta["version"] else (
+            f"{self.info['arch']}@{meta.get('code_revision', 'unknown')}")
 
     def probabilities(self, windows_10hz: np.ndarray) -> np.ndarray:
         """(N, 7) class probabilities of 60 s windows at 10 Hz, in any units."""

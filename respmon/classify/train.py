@@ -33,12 +33,17 @@ def predict(net: nn.Module, windows: np.ndarray, batch: int = 256) -> np.ndarray
 
 
 def train(arch: str, x: np.ndarray, y: np.ndarray, *, epochs: int, seed: int, x_val: np.ndarray | None = None,
-          y_val: np.ndarray | None = None, batch: int = 64, lr: float = 3e-3, progress: bool = True
-          ) -> tuple[nn.Module, History]:
+          y_val: np.ndarray | None = None, batch: int = 64, lr: float = 3e-3, progress: bool = True,
+          init: nn.Module | None = None) -> tuple[nn.Module, History]:
+    """A network of `arch` trained on (x, y): from scratch, or from a copy of init's weights (a
+    fine-tune, respmon/classify/finetune.py; init itself is not changed). lr is the one-cycle
+    schedule's peak."""
     torch.manual_seed(seed)
     torch.use_deterministic_algorithms(True)
     generator = torch.Generator().manual_seed(seed)
     net = build(arch)
+    if init is not None:
+        net.load_state_dict(init.state_dict())
     optimizer = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=1e-4)
     steps_per_epoch = max(1, int(np.ceil(len(x) / batch)))
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=lr, epochs=epochs,
