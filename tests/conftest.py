@@ -57,3 +57,59 @@ def journal_url(request, tmp_path):
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'journal.db'}"
     return request.getfixturevalue("pg_server").create_database()
+
+
+def free_ports(count: int) -> int:
+    """The first of `count` consecutive loopback ports that are free now."""
+    import random
+    import socket
+
+    rng = random.Random()
+    for _ in range(200):
+        base = rng.randrange(20000, 60000 - count)
+        sockets = []
+        try:
+            for port in range(base, base + count):
+                s = socket.socket()
+                sockets.append(s)
+                s.bind(("127.0.0.1", port))
+            return base
+        except OSError:
+            continue
+        finally:
+            for s in sockets:
+                s.close()
+    raise AssertionError("no free port range")
+
+
+@pytest.fixture
+def ward(tmp_path):
+    """A running station (tests/station_harness.py) following two plain-text beds, with the
+    operator `nurse`: (station, [bed-1, bed-2], folder)."""
+    from station_harness import Bed, RunningStation, add_user, write_config
+
+    beds = [Bed("bed-1"), Bed("bed-2")]
+    config = write_config(tmp_path, beds)
+    add_user(config)
+    station = RunningStation(config)
+    yield station, beds, tmp_path
+    station.stop()
+    for bed in beds:
+        bed.close()
+
+
+@pytest.fixture
+def paris():
+    """Local time is Europe/Paris while the test runs (nights, clock changes)."""
+    import os
+    import time
+
+    before = os.environ.get("TZ")
+    os.environ["TZ"] = "Europe/Paris"
+    time.tzset()
+    yield
+    if before is None:
+        os.environ.pop("TZ", None)
+    else:
+        os.environ["TZ"] = before
+    time.tzset()

@@ -4,7 +4,6 @@ station journal as labelled 60 s windows, CSV in the authors' layout plus a JSON
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
 import time
 from datetime import datetime, timezone
@@ -17,20 +16,6 @@ from respmon.classify_cmd import read_signal_rows
 from respmon.patterns import label_of
 from respmon.station.journal import open_journal
 from tests.conftest import run_cli
-
-
-@pytest.fixture
-def paris():
-    """Local time is Europe/Paris while the test runs."""
-    before = os.environ.get("TZ")
-    os.environ["TZ"] = "Europe/Paris"
-    time.tzset()
-    yield
-    if before is None:
-        os.environ.pop("TZ", None)
-    else:
-        os.environ["TZ"] = before
-    time.tzset()
 
 
 def _local(*parts) -> float:

@@ -3,9 +3,7 @@ raised by the real alert engine (sim/ward.py makes the windows, respmon/simulate
 
 from __future__ import annotations
 
-import random
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -20,29 +18,9 @@ from respmon.publish.schema import check_message, check_snapshot
 from respmon.publish.zmq_pub import receive, request_snapshot, subscriber
 from respmon.simulate_cmd import SimulatedWard, run_beds
 from sim.ward import BedPlan, SimulatedBed, parse_ward_script, plan_ward, windows
-from tests.conftest import REPO, run_cli
+from tests.conftest import REPO, free_ports, run_cli
 
 APNEA_SCRIPT = "eupnea@14:90,central_apnea:40,eupnea:90"
-
-
-def free_ports(count: int) -> int:
-    """The first of `count` consecutive loopback ports that are free now."""
-    rng = random.Random()
-    for _ in range(200):
-        base = rng.randrange(20000, 60000 - count)
-        sockets = []
-        try:
-            for port in range(base, base + count):
-                s = socket.socket()
-                sockets.append(s)
-                s.bind(("127.0.0.1", port))
-            return base
-        except OSError:
-            continue
-        finally:
-            for s in sockets:
-                s.close()
-    raise AssertionError("no free port range")
 
 
 def _bedside(bed: SimulatedBed) -> Bedside:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import re
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -13,7 +12,7 @@ import threading
 from respmon.config import default_config, schema_keys
 from respmon.station.config import SCHEMA, load_station_config
 from station_harness import Client, wait_for
-from tests.conftest import REPO, run_cli
+from tests.conftest import REPO, free_ports, run_cli
 
 
 def test_shipped_station_yaml_documents_every_key():
@@ -74,23 +73,6 @@ def test_user_add_without_terminal_asks_for_password_stdin(tmp_path, monkeypatch
     assert code == 2 and "--password-stdin" in err
 
 
-def free_port_range(count: int) -> int:
-    for base in range(31000, 60000, 97):
-        sockets = []
-        try:
-            for port in range(base, base + count):
-                s = socket.socket()
-                sockets.append(s)
-                s.bind(("127.0.0.1", port))
-            return base
-        except OSError:
-            continue
-        finally:
-            for s in sockets:
-                s.close()
-    raise AssertionError("no free port range")
-
-
 class _Stdin:
     def __init__(self, text: str):
         self.text = text
@@ -104,7 +86,7 @@ class _Stdin:
 
 def test_demo_shows_a_living_ward_over_curve(tmp_path):
     """The README's demo: the shipped station.yaml (its ports moved to free ones), --demo 8."""
-    base = free_port_range(16)
+    base = free_ports(16)
     config = config_in(tmp_path, port_base=base)
     proc = subprocess.Popen([sys.executable, "-m", "respmon.cli", "station", "--config", config, "--demo", "8"],
                             stderr=subprocess.PIPE, text=True)

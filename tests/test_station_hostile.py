@@ -38,18 +38,6 @@ def write_config(folder, beds, station: str = "") -> object:
     return path
 
 
-@pytest.fixture
-def ward(tmp_path):
-    beds = [Bed("bed-1"), Bed("bed-2")]
-    config = write_config(tmp_path, beds)
-    add_user(config)
-    station = RunningStation(config)
-    yield station, beds, tmp_path
-    station.stop()
-    for bed in beds:
-        bed.close()
-
-
 class Publishing:
     """Publisher.publish is not thread-safe: tests that beat from a thread publish through this lock."""
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import io
 import math
-import os
 import re
 import sys
 import time
@@ -26,20 +25,6 @@ END = 1_800_000_000.0  # a minute start
 START = END - example.NIGHT_S
 BED = "bed-3"
 A4_LANDSCAPE = 297 / 210
-
-
-@pytest.fixture
-def paris():
-    """Local time is Europe/Paris while the test runs."""
-    before = os.environ.get("TZ")
-    os.environ["TZ"] = "Europe/Paris"
-    time.tzset()
-    yield
-    if before is None:
-        os.environ.pop("TZ", None)
-    else:
-        os.environ["TZ"] = before
-    time.tzset()
 
 
 def _journal(folder, keep_1s_s: float):

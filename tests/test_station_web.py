@@ -16,18 +16,6 @@ from respmon.cli import main
 from station_harness import Bed, Client, RunningStation, add_user, wait_for, write_config
 
 
-@pytest.fixture
-def ward(tmp_path):
-    beds = [Bed("bed-1"), Bed("bed-2")]
-    config = write_config(tmp_path, beds)
-    add_user(config)
-    station = RunningStation(config)
-    yield station, beds, tmp_path
-    station.stop()
-    for bed in beds:
-        bed.close()
-
-
 def actions(folder, action=None):
     """The journal's operator actions, read as anyone with the file would."""
     con = sqlite3.connect(folder / "station.db")
