@@ -41,7 +41,8 @@ class Segment:
         return self.name in EVENTS
 
 
-def _number(text: str, what: str, item: str) -> float:
+def segment_number(text: str, what: str, item: str) -> float:
+    """A segment's number (duration, rate), finite; ValueError naming the segment."""
     try:
         value = float(text)
     except ValueError:
@@ -66,14 +67,14 @@ def parse_script(script: str) -> list[Segment]:
         name = name.strip()
         if name not in SCRIPT_NAMES:
             raise ValueError(f"segment {item!r}: unknown name {name!r} (known: {', '.join(SCRIPT_NAMES)})")
-        duration_s = _number(duration_text.strip(), "duration", item)
+        duration_s = segment_number(duration_text.strip(), "duration", item)
         if duration_s <= 0 or duration_s > MAX_SEGMENT_S:
             raise ValueError(f"segment {item!r}: duration must be > 0 and <= {MAX_SEGMENT_S:g} s")
         rate_bpm = None
         if at:
             if name in EVENTS or name == "central_apnea":
                 raise ValueError(f"segment {item!r}: {name} has no breathing rate to set")
-            rate_bpm = _number(rate_text.strip(), "rate", item)
+            rate_bpm = segment_number(rate_text.strip(), "rate", item)
             if not MIN_RATE_BPM <= rate_bpm <= MAX_RATE_BPM:
                 raise ValueError(
                     f"segment {item!r}: rate must be {MIN_RATE_BPM:g}-{MAX_RATE_BPM:g} bpm"

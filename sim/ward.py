@@ -24,6 +24,7 @@ from collections import Counter, deque
 from dataclasses import dataclass, field
 
 from respmon.patterns import PATTERNS
+from sim.script import segment_number
 
 RATE_HZ = 10.0  # signal.rate_hz's default: the samples of an onset's signal
 CLASSIFIER_WINDOW_S = 60  # respmon.signal.analyzer.CLASSIFIER_WINDOW_S
@@ -94,16 +95,6 @@ class BedPlan:
     seed: int = 0
 
 
-def _number(text: str, what: str, item: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise ValueError(f"segment {item!r}: {what} {text!r} is not a number") from None
-    if not math.isfinite(value):
-        raise ValueError(f"segment {item!r}: {what} must be finite")
-    return value
-
-
 def parse_segment(item: str) -> WardSegment:
     """One `NAME[@RATE_BPM]:SECONDS`; ValueError naming it."""
     item = item.strip()
@@ -114,14 +105,14 @@ def parse_segment(item: str) -> WardSegment:
     name = name.strip()
     if name not in KINDS:
         raise ValueError(f"segment {item!r}: unknown name {name!r} (known: {', '.join(WARD_NAMES)})")
-    duration_s = _number(duration_text.strip(), "duration", item)
+    duration_s = segment_number(duration_text.strip(), "duration", item)
     if not 1.0 <= duration_s <= MAX_SEGMENT_S:
         raise ValueError(f"segment {item!r}: duration must be 1 to {MAX_SEGMENT_S:g} s")
     rate_bpm = None
     if at:
         if name in NO_RATE:
             raise ValueError(f"segment {item!r}: {name} has no breathing rate to set")
-        rate_bpm = _number(rate_text.strip(), "rate", item)
+        rate_bpm = segment_number(rate_text.strip(), "rate", item)
         if not 2.0 <= rate_bpm <= 60.0:
             raise ValueError(f"segment {item!r}: rate must be 2-60 bpm")
     return WardSegment(name, duration_s, rate_bpm)

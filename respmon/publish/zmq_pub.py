@@ -208,15 +208,21 @@ class Publisher:
         return self.allow_list.reload() if self.allow_list is not None else None
 
 
-def request_snapshot(endpoint: str, timeout_s: float = 2.0, context: zmq.Context | None = None,
-                     checked: bool = False, security: ClientSecurity | None = None) -> dict | None:
-    """The publisher's snapshot, or None if it does not answer within timeout_s; MalformedMessage
-    if the answer is not JSON or, when checked, not a snapshot of docs/messages.md's."""
-    context = context or zmq.Context.instance()
+def snapshot_socket(context: zmq.Context, security: ClientSecurity | None) -> zmq.Socket:
+    """A REQ socket for one snapshot request (any context: the station's is asyncio's): no
+    linger, a hostile answer over MAX_MESSAGE_BYTES dropped, CURVE when there is security."""
     socket = context.socket(zmq.REQ)
     socket.setsockopt(zmq.LINGER, 0)
     socket.setsockopt(zmq.MAXMSGSIZE, MAX_MESSAGE_BYTES)
     secure_client(socket, security)
+    return socket
+
+
+def request_snapshot(endpoint: str, timeout_s: float = 2.0, context: zmq.Context | None = None,
+                     checked: bool = False, security: ClientSecurity | None = None) -> dict | None:
+    """The publisher's snapshot, or None if it does not answer within timeout_s; MalformedMessage
+    if the answer is not JSON or, when checked, not a snapshot of docs/messages.md's."""
+    socket = snapshot_socket(context or zmq.Context.instance(), security)
     try:
         socket.connect(endpoint)
         socket.send(b"snapshot")

@@ -18,6 +18,7 @@ from zmq.utils.monitor import parse_monitor_message
 
 from respmon.publish.schema import MAX_MESSAGE_BYTES, MalformedMessage, decode, decode_snapshot
 from respmon.publish.security import ClientSecurity, secure_client
+from respmon.publish.zmq_pub import snapshot_socket
 
 log = logging.getLogger("respmon.station")
 
@@ -212,10 +213,7 @@ class BedLink:
 async def request_snapshot(context: zmq.asyncio.Context, endpoint: str, timeout_s: float,
                            security: ClientSecurity | None) -> dict | None:
     """A bed's snapshot (checked), None if it does not answer in time; MalformedMessage otherwise."""
-    socket = context.socket(zmq.REQ)
-    socket.setsockopt(zmq.LINGER, 0)
-    socket.setsockopt(zmq.MAXMSGSIZE, MAX_MESSAGE_BYTES)
-    secure_client(socket, security)
+    socket = snapshot_socket(context, security)
     try:
         socket.connect(endpoint)
         await socket.send(b"snapshot")
