@@ -205,6 +205,17 @@ def test_the_command_writes_the_csv_and_its_sidecar(tmp_path):
     assert code == 0 and "0 rows (none)" in stderr and out.read_text() == ""
 
 
+def test_an_alarm_raised_before_a_whole_minute_of_signal_is_skipped_and_counted(tmp_path):
+    # A central apnea 40 s after the monitor started: its onset carries the 40 s there were.
+    _now_journal(tmp_path / "station.db", condition="central_apnea", signal=_signal(0, n=400))
+    out = tmp_path / "labels.csv"
+    code, _, stderr = run_cli("labels", "export", "--journal", tmp_path / "station.db", "--since", "12h",
+                              "--out", out)
+    assert code == 0, stderr
+    assert "2 rows (eupnea 1, central_apnea 1)" in stderr and "1 raised before a whole minute of signal" in stderr
+    assert len(out.read_text().splitlines()) == 2
+
+
 def _refused(*argv) -> str:
     code, stdout, stderr = run_cli("labels", "export", *map(str, argv))
     assert code == 2 and stdout == "", stderr
@@ -219,7 +230,8 @@ def _refused(*argv) -> str:
     ({"verdict": "other_pattern"}, "other_pattern names no pattern"),
     ({"verdict": "maybe"}, "unknown verdict 'maybe'"),
     ({"signal": None}, "no signal"),
-    ({"signal": _signal(0, n=599)}, "599 samples, not 600"),
+    ({"signal": _signal(0, n=601)}, "601 samples, not 600"),
+    ({"signal": {**_signal(0, n=599), "mm": _signal(0, n=598)["mm"] + [float("nan")]}}, "599 samples, not 600"),
     ({"signal": _signal(0, n=1200, rate_hz=20.0)}, "20.0 Hz, not 10 Hz"),
     ({"signal": {**_signal(0), "mm": [None] + _signal(0)["mm"][1:]}}, "sample 1 is not a finite number"),
 ])

@@ -13,7 +13,11 @@ Selection: the alarms whose onset falls in [since_wall, until_wall], oldest onse
 exports of adjacent spans never share a row). Alarms nobody judged are left out; so are technical
 alarms (kind `technical`, or one of TECHNICAL_CONDITIONS: camera_lost, low_signal_quality,
 nobody_in_bed, bed_silent, monitoring_restarted), whatever their verdict: neither is a breathing
-pattern. Both are counted (LabelRows.not_judged, LabelRows.technical).
+pattern. Both are counted (LabelRows.not_judged, LabelRows.technical). So are judged alarms whose
+signal is finite samples at 10 Hz but fewer than 600 (LabelRows.short): raised
+before the signal held a window (under a minute after the monitor started or its signal
+restarted), they have no window to learn from, and refusing the export for them would leave a
+ward with no export at all.
 
 Rules:
 - Duplicates: one row per alarm (bed, alarm_id), however many times its onset was received (a bed
@@ -27,7 +31,7 @@ Rules:
   alarm, oldest onset first, before anything is written: an export is whole or absent. Refused: a
   verdict it does not know, a verdict naming a pattern that is not in PATTERNS (any verdict of the
   alarm, superseded ones too), `other_pattern` naming none, a confirmed alarm whose condition is
-  not a pattern, a window whose signal is missing or not 600 finite samples at 10 Hz. Each line
+  not a pattern, a window whose signal is missing, over 600 samples, not at 10 Hz or not finite. Each line
   names the bed and the alarm.
 - Night: an onset before 12:00 local time belongs to the night that began the day before (the
   local calendar date of onset_wall - 12 h, on the local clock). `night_hours`: the hours of that
@@ -107,13 +111,16 @@ class LabelRow:
 
 
 class LabelRows(list):
-    """export_labels' rows, with what it left out: `technical` (technical alarms, judged or not)
-    and `not_judged` (other alarms without a verdict)."""
+    """export_labels' rows, with what it left out: `technical` (technical alarms, judged or not),
+    `not_judged` (other alarms without a verdict) and `short` (judged alarms raised before their
+    signal held a whole window: the monitor had started, or its signal restarted, under 60 s
+    before)."""
 
-    def __init__(self, rows=(), technical: int = 0, not_judged: int = 0):
+    def __init__(self, rows=(), technical: int = 0, not_judged: int = 0, short: int = 0):
         super().__init__(rows)
         self.technical = technical
         self.not_judged = not_judged
+        self.short = short
 
 
 def export_labels(journal, since_wall: float, until_wall: float) -> LabelRows:
@@ -141,6 +148,9 @@ def export_labels(journal, since_wall: float, until_wall: float) -> LabelRows:
         latest, pattern = judged[-1]
         event = journal.alarm_signal_event(record.bed, record.alarm_id) or {}
         samples = window_samples(event.get("signal"), where)
+        if samples is None:
+            rows.short += 1
+            continue
         night = night_of(record.onset_wall)
         if (record.bed, night) not in hours:
             hours[(record.bed, night)] = night_hours(journal, record.bed, night)
@@ -185,14 +195,18 @@ def verdict_label(verdict: dict, condition: str | None, where: str) -> str:
     return pattern if pattern is not None else "eupnea"
 
 
-def window_samples(signal: dict | None, where: str) -> list[float]:
-    """The samples of an onset's `signal`, checked: WINDOW_N finite numbers at RATE_HZ."""
+def window_samples(signal: dict | None, where: str) -> list[float] | None:
+    """The samples of an onset's `signal`, checked: WINDOW_N finite numbers at RATE_HZ; None for a
+    signal of fewer (an alarm raised before the signal held a whole window)."""
     if not isinstance(signal, dict):
         raise LabelError(f"{where}: the journal holds no signal for it (its onset's `signal`): nothing exported")
     rate, mm = signal.get("rate_hz"), signal.get("mm")
     if isinstance(rate, bool) or not isinstance(rate, (int, float)) or rate != RATE_HZ:
         raise LabelError(f"{where}: its signal is at {short_text(str(rate), 20)} Hz, not {RATE_HZ:g} Hz: "
                          "nothing exported")
+    if isinstance(mm, list) and len(mm) < WINDOW_N and all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in mm):
+        return None
     if not isinstance(mm, list) or len(mm) != WINDOW_N:
         count = f"{len(mm)} samples" if isinstance(mm, list) else "no samples"
         raise LabelError(f"{where}: its signal has {count}, not {WINDOW_N} (60 s at {RATE_HZ:g} Hz): "
@@ -277,7 +291,8 @@ def summary(rows: LabelRows) -> str:
     conflicts = sum(row.conflict for row in rows)
     return (f"{_count(len(rows), 'row')} ({labels or 'none'}) from {_count(beds, 'bed')}, "
             f"{_count(nights, 'night')}; "
-            f"skipped {rows.technical} technical, {rows.not_judged} not judged; "
+            f"skipped {rows.technical} technical, {rows.not_judged} not judged, "
+            f"{rows.short} raised before a whole minute of signal; "
             f"{conflicts} with conflicting verdicts")
 
 
