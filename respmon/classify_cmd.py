@@ -149,13 +149,13 @@ def read_signal_rows(path: Path, labels: str | None) -> tuple[list[np.ndarray], 
 
 
 def run_classify(args) -> int:
-    from respmon.classify.infer import PatternClassifier, describe
+    from respmon.classify.infer import PatternClassifier, describe, one_inference_thread
     from respmon.classify.metrics import classification_report
 
     config = load_config(args.config)
     signals, truth = read_signal_rows(args.file, args.labels)
     classifier = PatternClassifier(model_path(args, config))
-    _torch_threads(1)
+    one_inference_thread()
     predicted = []
     for row, samples in enumerate(signals):
         try:

@@ -81,12 +81,11 @@ def replay_waveform(path: Path, config: SimpleNamespace, column: str | None, rat
 
 def load_classifier(config: SimpleNamespace):
     """The configured pattern classifier (the shipped model unless classifier.model names one)."""
-    import torch
+    from respmon.classify.infer import PatternClassifier, one_inference_thread
 
-    from respmon.classify.infer import PatternClassifier
-
-    torch.set_num_threads(1)  # one window a second: a thread pool costs more than it gives
-    return PatternClassifier(Path(config.classifier.model) if config.classifier.model else None)
+    classifier = PatternClassifier(Path(config.classifier.model) if config.classifier.model else None)
+    one_inference_thread()
+    return classifier
 
 
 def run(args) -> int:

@@ -47,6 +47,7 @@ from typing import Sequence
 
 import numpy as np
 
+from respmon.classify.onnx_model import file_sha256
 from respmon.errors import UsageError, short_text
 from respmon.patterns import PATTERNS, pattern_of
 
@@ -162,14 +163,6 @@ def read_labelled(path: Path, what: str = "labels") -> LabelledSet:
     return LabelledSet(path=path, windows=np.stack(rows), labels=np.asarray(labels, dtype=np.int64),
                        records=records, sha256=file_sha256(path),
                        beds_of_rows=[r["bed"] for r in records])
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def weights_sha256(net) -> str:

@@ -1,14 +1,21 @@
-"""Classifying signals with a trained model: any rate, any length of at least one window."""
+"""Classifying signals with a trained model: any rate, any length of at least one window.
+
+The model runs on ONNX Runtime where it has its ONNX graph (a .onnx file, or the .onnx exported
+beside a .pt: respmon.classify.onnx_model), without importing torch; on torch otherwise (a .pt
+alone, as a fine-tune's candidate is until exported). Both give the same probabilities to 1e-4
+(tests/test_onnx.py).
+"""
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from respmon.classify.data import WINDOW_N, normalize_windows, resample_to_window_rate, windows_of
-from respmon.classify.model_io import load_model
+from respmon.classify.names import default_model
+from respmon.classify.onnx_model import ModelError, onnx_for, softmax
 from respmon.errors import UsageError
 from respmon.patterns import PATTERNS
 from respmon.sources.waveform import MAX_SIGNAL_ABS
@@ -18,7 +25,18 @@ LONG_SIGNAL_HOP_S = 30.0  # a signal longer than a window is read as windows thi
 
 class PatternClassifier:
     def __init__(self, path: Path | None = None):
-        self.net, self.info = load_model(path)
+        path = Path(path) if path is not None else default_model()
+        onnx = onnx_for(path)
+        if onnx is not None:
+            self.runtime, self._onnx, self.net, self.info = "onnxruntime", onnx, None, onnx.info
+        else:
+            if importlib.util.find_spec("torch") is None:
+                raise ModelError(f"{path}: no ONNX graph exported from it beside it, and torch is not "
+                                     f"installed to run a .pt: name its .onnx (respmon train writes one)")
+            from respmon.classify.model_io import load_model
+
+            self.runtime, self._onnx = "torch", None
+            self.net, self.info = load_model(path)
         meta = self.info.get("meta", {})
         # a fine-tuned model names itself (arch@rev+ft.WEIGHTS): alerts must tell it from its base
         self.version = meta["version"] if isinstance(meta.get("version"), str) and meta["version"] else (
@@ -27,6 +45,10 @@ class PatternClassifier:
     def probabilities(self, windows_10hz: np.ndarray) -> np.ndarray:
         """(N, 7) class probabilities of 60 s windows at 10 Hz, in any units."""
         x = normalize_windows(np.atleast_2d(windows_10hz))
+        if self._onnx is not None:
+            return softmax(self._onnx.logits(x).astype(np.float64)).astype(np.float32)
+        import torch
+
         with torch.no_grad():
             return torch.softmax(self.net(torch.from_numpy(x)), dim=1).numpy()
 
@@ -42,6 +64,15 @@ class PatternClassifier:
                              f"{WINDOW_N / 10:.0f} s window the classifier needs")
         windows = windows_of(x, LONG_SIGNAL_HOP_S)
         return self.probabilities(windows).mean(axis=0)
+
+
+def one_inference_thread() -> None:
+    """Inference on one thread (one window a second: a pool costs more than it gives). ONNX
+    Runtime's sessions are made so; torch, where a model runs on it, is set so here."""
+    import sys
+
+    if "torch" in sys.modules:
+        sys.modules["torch"].set_num_threads(1)
 
 
 def describe(probs: np.ndarray) -> dict:

@@ -8,17 +8,15 @@ from pathlib import Path
 
 import torch
 
+from respmon.classify.names import default_model
 from respmon.classify.nets import ARCHS, build
+from respmon.classify.onnx_model import ModelError  # noqa: F401  (re-exported)
 from respmon.errors import UsageError
 from respmon.patterns import PATTERNS
 
 FORMAT = "respmon-classifier"
 FORMAT_VERSION = 1
-DEFAULT_MODEL = Path(__file__).resolve().parents[2] / "models" / "biatgru.pt"
-
-
-class ModelError(UsageError):
-    """A model file that cannot be used; the message is one line."""
+DEFAULT_MODEL = default_model()
 
 
 def code_revision(folder: Path | None = None) -> str:
@@ -33,7 +31,8 @@ def code_revision(folder: Path | None = None) -> str:
     return out.stdout.strip() if out.returncode == 0 and out.stdout.strip() else "unknown"
 
 
-def save_model(path: Path, net: torch.nn.Module, arch: str, meta: dict) -> None:
+def save_model(path: Path, net: torch.nn.Module, arch: str, meta: dict, onnx: bool = True) -> None:
+    """NAME.pt and, with onnx, NAME.onnx beside it (respmon.classify.onnx_export)."""
     payload = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
@@ -50,6 +49,10 @@ def save_model(path: Path, net: torch.nn.Module, arch: str, meta: dict) -> None:
     except OSError as exc:
         tmp.unlink(missing_ok=True)
         raise UsageError(f"{path}: cannot write model: {exc.strerror or exc}") from None
+    if onnx:  # what the daemon runs, on ONNX Runtime
+        from respmon.classify.onnx_export import export_onnx
+
+        export_onnx(net, {k: v for k, v in payload.items() if k != "state_dict"}, path)
 
 
 def load_model(path: Path | None = None) -> tuple[torch.nn.Module, dict]:

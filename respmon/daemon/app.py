@@ -50,10 +50,11 @@ def load_configured_model(config: SimpleNamespace, unchanged: tuple[str, str] | 
     """(classifier, fingerprint) of classifier.model, or None where its fingerprint (the file's
     path and sha256: a file replaced in place is another model) is `unchanged`. ModelError, one
     line, where it cannot be used."""
-    from respmon.classify.model_io import DEFAULT_MODEL, ModelError
+    from respmon.classify.names import default_model
+    from respmon.classify.onnx_model import ModelError
     from respmon.replay import load_classifier
 
-    path = Path(config.classifier.model) if config.classifier.model else DEFAULT_MODEL
+    path = Path(config.classifier.model) if config.classifier.model else default_model()
     if not path.is_file():  # nor a FIFO, which would hold the read for ever
         raise ModelError(f"{path}: model file not found")
     digest = hashlib.sha256()
