@@ -23,7 +23,6 @@ import statistics  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
-import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from respmon.classify.data import normalize_windows, test_set  # noqa: E402

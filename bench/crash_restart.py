@@ -99,8 +99,8 @@ def free_port() -> int:
 def night_timeline(cycles: int, seed: int):
     import numpy as np
 
-    from sim.recording import build_timeline
-    from sim.script import parse_script
+    from respmon.sim.recording import build_timeline
+    from respmon.sim.script import parse_script
 
     script = ",".join([CYCLE] * cycles + [f"eupnea@14:{TAIL_S:g}"])
     return build_timeline(parse_script(script), FPS, np.random.default_rng(seed))
@@ -113,7 +113,7 @@ class NightCamera:
     moment streams from the frame due then, as a camera shows what is in front of it now."""
 
     def __init__(self, timeline, speed: float, seed: int = 3):
-        from sim.scene import BedScene
+        from respmon.sim.scene import BedScene
         from tests.fake_realsense import FakeDevice
 
         self.timeline, self.speed = timeline, speed

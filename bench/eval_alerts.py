@@ -23,9 +23,9 @@ from respmon.config import check_value, default_config, SCHEMA
 from respmon.daemon.bedside import Bedside
 from respmon.progress import Progress
 from respmon.replay import load_classifier, replay_recording, with_alerts
-from sim.recording import write_synthetic_recording
-from sim.script import parse_script
-from sim.truth import cycle_s, pauses_s
+from respmon.sim.recording import write_synthetic_recording
+from respmon.sim.script import parse_script
+from respmon.sim.truth import cycle_s, pauses_s
 
 PATTERN_START_S = 90.0
 # A central_apnea onset is right when the truth has a pause at least this long under it (the

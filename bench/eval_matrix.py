@@ -43,8 +43,8 @@ from respmon.daemon.bedside import Bedside
 from respmon.monitor import Monitor
 from respmon.progress import Progress
 from respmon.replay import load_classifier
-from sim.matrix import FPS, HEIGHT, WIDTH, build_scene, draw_scene, frames
-from sim.truth import window_pattern
+from respmon.sim.matrix import FPS, HEIGHT, WIDTH, build_scene, draw_scene, frames
+from respmon.sim.truth import window_pattern
 
 sys.path.insert(0, str(Path(__file__).parent))
 from eval_alerts import _override  # noqa: E402

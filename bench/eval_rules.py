@@ -25,8 +25,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from respmon.classify.metrics import classification_report, format_report  # noqa: E402
 from respmon.classify.rules import rule_classify_batch  # noqa: E402
 from respmon.patterns import PATTERNS  # noqa: E402
-from sim.rsm_authors import authors_signal  # noqa: E402
-from sim.rsm_physiological import physiological_signal  # noqa: E402
+from respmon.sim.rsm_authors import authors_signal  # noqa: E402
+from respmon.sim.rsm_physiological import physiological_signal  # noqa: E402
 
 EVAL_SEED = 20240917
 MODES = ("authors-2019", "authors-2020", "physiological")

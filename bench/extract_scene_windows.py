@@ -26,8 +26,8 @@ from respmon.config import default_config
 from respmon.monitor import Monitor
 from respmon.patterns import PATTERNS
 from respmon.progress import Progress
-from sim.matrix import build_scene, draw_scene, frames
-from sim.truth import window_pattern
+from respmon.sim.matrix import build_scene, draw_scene, frames
+from respmon.sim.truth import window_pattern
 
 sys.path.insert(0, str(Path(__file__).parent))
 from eval_matrix import DEV_SEEDS  # noqa: E402

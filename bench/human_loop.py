@@ -76,8 +76,8 @@ def night_through_monitor(bed: str, truth: str, signal_mm: np.ndarray, config: S
 def simulated_night(bed: str, truth: str, seed: int, duration_s: float, config: SimpleNamespace) -> Night:
     """A bed's night: REM-sleep breathing (sim/sleep_styles.py) when truth is eupnea, else the
     physiological RSM's `truth` pattern throughout; through the Monitor."""
-    from sim.rsm_physiological import physiological_signal
-    from sim.sleep_styles import rem_sleep_breathing
+    from respmon.sim.rsm_physiological import physiological_signal
+    from respmon.sim.sleep_styles import rem_sleep_breathing
 
     rng = np.random.default_rng(seed)
     x = (rem_sleep_breathing(rng, duration_s) if truth == "eupnea"

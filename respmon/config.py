@@ -19,7 +19,7 @@ import yaml
 
 from respmon.errors import UsageError, short_repr, short_text
 from respmon.files import FileTooLarge, NotRegularFile, read_regular_file
-from sim.script import parse_script
+from respmon.sim.script import parse_script
 
 DEPTH_FPS_MODES = (6, 15, 30, 60, 90)  # the D4xx depth stream's frame rates
 # A config is a page of settings (the shipped one, every key commented, is about 12 KB); one far

@@ -19,7 +19,7 @@ from respmon.errors import UsageError
 from respmon.daemon.bedside import Bedside
 from respmon.logs import setup_logging
 from respmon.replay import load_classifier, replay_recording, with_alerts
-from sim.script import parse_script
+from respmon.sim.script import parse_script
 
 
 def truth_at(segments: list[dict], t_s: float) -> dict:
@@ -31,7 +31,7 @@ def truth_at(segments: list[dict], t_s: float) -> dict:
 
 
 def run(args) -> int:
-    from sim.recording import truth_path_for, write_synthetic_recording
+    from respmon.sim.recording import truth_path_for, write_synthetic_recording
 
     config = load_config(args.config)
     setup_logging(config.log.level)

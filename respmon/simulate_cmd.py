@@ -27,8 +27,8 @@ from respmon.patterns import PATTERNS, label_of
 from respmon.publish.security import (CLIENTS_FOLDER, AllowList, ServerSecurity, create_key_pair, is_local,
                                       keys_folder, load_client_keys, load_key_pair)
 from respmon.publish.zmq_pub import Publisher
-from sim.script import parse_script
-from sim.ward import BedPlan, SimulatedBed, WardSegment, parse_segment, plan_ward
+from respmon.sim.script import parse_script
+from respmon.sim.ward import BedPlan, SimulatedBed, WardSegment, parse_segment, plan_ward
 
 log = logging.getLogger("respmon.simulate")
 
@@ -58,11 +58,11 @@ def generate_signals(pattern: str, count: int, mode: str, duration_s: float, rat
     rng = np.random.default_rng(seed)
     try:
         if mode == "authors":
-            from sim.rsm_authors import authors_dataset
+            from respmon.sim.rsm_authors import authors_dataset
 
             return authors_dataset(patterns, count, rng, duration_s=duration_s, rate_hz=rate_hz,
                                    version=authors_version)
-        from sim.rsm_physiological import physiological_dataset
+        from respmon.sim.rsm_physiological import physiological_dataset
 
         return physiological_dataset(patterns, count, rng, duration_s=duration_s, rate_hz=rate_hz)
     except ValueError as exc:
@@ -114,7 +114,7 @@ def run_signals(args) -> int:
 
 
 def run_recording(args) -> int:
-    from sim.recording import write_synthetic_recording
+    from respmon.sim.recording import write_synthetic_recording
 
     config = load_config(args.config)
     defaults = config.simulation.recording

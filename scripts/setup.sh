@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Sets up respmon on a Debian machine: system libraries, a virtual environment in .venv,
-# the CPU build of torch, and the package with its train, test, plot and postgresql extras.
+# the CPU build of torch, and the package with its camera, train, test, plot and postgresql extras.
 # Idempotent: run it again at any time. PYTHON picks the interpreter (default python3).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -26,5 +26,5 @@ if ! .venv/bin/python -c 'import sys, torch; sys.exit(torch.__version__.split("+
     "${pip[@]}" install torch==2.13.0
 fi
 echo "setup: installing respmon and its dependencies" >&2
-"${pip[@]}" install -e '.[train,test,plot,postgresql]'
+"${pip[@]}" install -e '.[camera,train,test,plot,postgresql]'
 echo "setup: ready (.venv/bin/respmon)" >&2

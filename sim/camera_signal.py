@@ -34,10 +34,11 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from sim.body import BodyKnobs, add_body_motion
-from sim.matrix import DISTANCE_RANGE_M as MATRIX_DISTANCE_RANGE_M
-from sim.scene import d4xx_intrinsics
-from sim.sensor import CORRELATION_RANGE_PX, FRAME_OFFSET_SHARE_RANGE, NATIVE_WIDTH_PX, SUBPIXEL_RANGE_PX, pixel_sigma_mm
+from respmon.sim.body import BodyKnobs, add_body_motion
+from respmon.sim.matrix import DISTANCE_RANGE_M as MATRIX_DISTANCE_RANGE_M
+from respmon.sim.scene import d4xx_intrinsics
+from respmon.sim.sensor import (CORRELATION_RANGE_PX, FRAME_OFFSET_SHARE_RANGE, NATIVE_WIDTH_PX, SUBPIXEL_RANGE_PX,
+                                pixel_sigma_mm)
 
 DISTANCE_RANGE_M = MATRIX_DISTANCE_RANGE_M  # where the bed is: the matrix's 0.8-2.5 m
 REGION_AREA_RANGE_M2 = (0.03, 0.15)

@@ -21,11 +21,11 @@ from typing import Iterator
 import numpy as np
 
 from respmon.patterns import pattern_for_rate
-from sim.body import BodyKnobs, add_body_motion
-from sim.recording import Timeline, build_timeline
-from sim.scene import BedScene
-from sim.script import parse_script
-from sim.sensor import SensorKnobs
+from respmon.sim.body import BodyKnobs, add_body_motion
+from respmon.sim.recording import Timeline, build_timeline
+from respmon.sim.scene import BedScene
+from respmon.sim.script import parse_script
+from respmon.sim.sensor import SensorKnobs
 
 # The cheapest mode to render (424x240 at the D4xx's slowest rate), for tests; far harder than the
 # daemon's default 848x480 at 30 fps (twice the depth noise per pixel, fewer frames to average).

@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 
 from respmon.progress import Progress
-from sim.rsm_physiological import DEPTH_RANGE_MM, physiological_signal
-from sim.script import HYPOPNEA, Segment
+from respmon.sim.rsm_physiological import DEPTH_RANGE_MM, physiological_signal
+from respmon.sim.script import HYPOPNEA, Segment
 
 TRUTH_SCHEMA_VERSION = 1
 BLEND_TIME_S = 1.0  # joins segments without a step the scene would render as motion
@@ -162,8 +162,8 @@ def write_synthetic_recording(
     import time
 
     from respmon.sources.recording import read_depth_recording
-    from sim.rs_writer import FIRST_FRAME_NUMBER, write_depth_recording
-    from sim.scene import BedScene
+    from respmon.sim.rs_writer import FIRST_FRAME_NUMBER, write_depth_recording
+    from respmon.sim.scene import BedScene
 
     started = time.monotonic()
     rng = np.random.default_rng(seed)

@@ -11,9 +11,11 @@ from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
-import pyrealsense2 as rs
 
-from sim.scene import Intrinsics
+from respmon.optional import import_realsense
+from respmon.sim.scene import Intrinsics
+
+rs = import_realsense()  # the camera extra; a stand-in that says so where it is missing
 
 _METADATA_RE = re.compile(rb"Frame number=(\d+);.*?;timestamp=([0-9.eE+-]+);")
 _CDR_LE = b"\x00\x01\x00\x00"  # CDR little-endian encapsulation header

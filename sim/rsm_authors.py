@@ -28,7 +28,7 @@ from typing import Sequence
 import numpy as np
 
 from respmon.patterns import PATTERNS
-from sim.datasets import per_pattern_dataset
+from respmon.sim.datasets import per_pattern_dataset
 
 AUTHORS_VERSIONS = ("2019", "2020")
 

@@ -19,8 +19,8 @@ from typing import Sequence
 import numpy as np
 
 from respmon.patterns import PATTERNS
-from sim.datasets import per_pattern_dataset
-from sim.rsm_authors import minmax
+from respmon.sim.datasets import per_pattern_dataset
+from respmon.sim.rsm_authors import minmax
 
 # --- breathing rates (breaths/min) -----------------------------------------------------------
 # Adult resting RR 12-20/min, tachypnea > 20/min, bradypnea < 12/min: the usual clinical

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
-from sim.sensor import SensorKnobs, SensorModel, pixel_sigma_mm
+from respmon.sim.sensor import SensorKnobs, SensorModel, pixel_sigma_mm
 
 CELL_MM = 2.5  # height-field grid spacing
 MATTRESS_TOP_MM = 550.0

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from sim.rsm_physiological import (EXHALE_TAU_RANGE_S, IE_RATIO_RANGE, SENSOR_NOISE_RANGE_MM, PhysioSignal,
+from respmon.sim.rsm_physiological import (EXHALE_TAU_RANGE_S, IE_RATIO_RANGE, SENSOR_NOISE_RANGE_MM, PhysioSignal,
                                    _concat, _depths, _pauses, _render, _train, _wander)
 
 REM_RATE_RANGE_BPM = (13.0, 18.0)  # tonic REM: the resting adult range, a little faster [Douglas82]

@@ -24,7 +24,7 @@ from collections import Counter, deque
 from dataclasses import dataclass, field
 
 from respmon.patterns import PATTERNS
-from sim.script import segment_number
+from respmon.sim.script import segment_number
 
 RATE_HZ = 10.0  # signal.rate_hz's default: the samples of an onset's signal
 CLASSIFIER_WINDOW_S = 60  # respmon.signal.analyzer.CLASSIFIER_WINDOW_S

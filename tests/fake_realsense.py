@@ -143,7 +143,7 @@ class LiveCamera:
 
     def __init__(self, width=212, height=120, fps=15, speed=1.0, rate_bpm=14.0, amplitude_mm=4.0,
                  serial="123456789012", seed=3):
-        from sim.scene import BedScene
+        from respmon.sim.scene import BedScene
 
         self.width, self.height, self.fps, self.speed = width, height, fps, speed
         self.rate_bpm, self.amplitude_mm = rate_bpm, amplitude_mm

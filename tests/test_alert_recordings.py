@@ -11,9 +11,9 @@ import pytest
 from respmon.config import default_config
 from respmon.daemon.bedside import Bedside
 from respmon.replay import load_classifier, replay_recording, with_alerts
-from sim.recording import write_synthetic_recording
-from sim.script import parse_script
-from sim.truth import cycle_s, pause_starts_s
+from respmon.sim.recording import write_synthetic_recording
+from respmon.sim.script import parse_script
+from respmon.sim.truth import cycle_s, pause_starts_s
 
 START_S = 90.0
 SEED = 2

@@ -12,9 +12,9 @@ from hypothesis import strategies as st
 
 from respmon.classify.data import SCENE_WINDOW_REPEAT, WINDOW_N, camera_window, training_set
 from respmon.patterns import PATTERNS
-from sim.body import BodyKnobs
-from sim.camera_signal import CameraSignalKnobs, chest_noise_sigma_mm, through_camera
-from sim.truth import window_pattern
+from respmon.sim.body import BodyKnobs
+from respmon.sim.camera_signal import CameraSignalKnobs, chest_noise_sigma_mm, through_camera
+from respmon.sim.truth import window_pattern
 
 STILL_BODY = BodyKnobs(cardiac_pp_mm=0.0, heart_rate_bpm=60.0, rr_cv=0.0, sighs_per_h=0.0, swallows_per_h=0.0,
                        twitches_per_h=0.0, blanket_gain=1.0, blanket_tau_s=0.0)
@@ -139,7 +139,7 @@ def test_window_pattern_of_hypopnea_and_periodic_breathing():
 def test_resting_variability_widens_breath_to_breath_depth_and_timing():
     from scipy.signal import find_peaks
 
-    from sim.rsm_physiological import physiological_components
+    from respmon.sim.rsm_physiological import physiological_components
 
     def cvs(breath_cv):
         x = physiological_components("eupnea", np.random.default_rng(8), duration_s=600.0, rate_hz=10.0,

@@ -3,8 +3,8 @@ import pytest
 
 from respmon.classify.rules import rule_classify, rule_classify_batch, rule_features
 from respmon.patterns import PATTERNS
-from sim.rsm_authors import authors_signal
-from sim.rsm_physiological import physiological_signal
+from respmon.sim.rsm_authors import authors_signal
+from respmon.sim.rsm_physiological import physiological_signal
 
 RATE_HZ = 10.0
 T = np.arange(600) / RATE_HZ

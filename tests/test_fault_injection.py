@@ -309,7 +309,7 @@ def _driven_daemon(monkeypatch, config, publisher=None, fps: int = 15) -> tuple[
 
 
 def _frames(count: int, fps: int = 15) -> list[np.ndarray]:
-    from sim.scene import BedScene
+    from respmon.sim.scene import BedScene
 
     scene = BedScene(212, 120, seed=5)
     return [scene.render(4.0 * math.sin(2 * math.pi * 0.25 * i / fps), t_s=i / fps) for i in range(count)]

@@ -58,7 +58,7 @@ def style_bed(rng: np.random.Generator, n: int) -> np.ndarray:
 def true_alarms(rng: np.random.Generator, n: int, net) -> tuple[list[np.ndarray], list[str]]:
     """Physiological RSM windows of the alarm patterns that `net` reads right: alarms the operator
     confirmed."""
-    from sim.rsm_physiological import physiological_signal
+    from respmon.sim.rsm_physiological import physiological_signal
 
     windows, labels = [], []
     while len(windows) < n:

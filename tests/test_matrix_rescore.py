@@ -14,7 +14,7 @@ import torch
 
 from bench_modules import load_bench
 from respmon.classify.model_io import load_model, save_model
-from sim.matrix import draw_scene
+from respmon.sim.matrix import draw_scene
 
 REPO = Path(__file__).resolve().parent.parent
 TEST_SEEDS = range(900_000, 900_400)  # neither the matrix's dev nor its held-out split

@@ -14,7 +14,7 @@ import pytest
 from respmon.config import default_config
 from respmon.daemon.bedside import Bedside
 from respmon.monitor import Monitor
-from sim.matrix import FPS, WIDTH, build_scene, draw_scene, frames
+from respmon.sim.matrix import FPS, WIDTH, build_scene, draw_scene, frames
 
 TEST_SEEDS = range(900_000, 900_400)
 MAX_DISTANCE_M = 1.3

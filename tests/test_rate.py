@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from respmon.signal import rate as rsp
-from sim.rsm_physiological import physiological_signal
+from respmon.sim.rsm_physiological import physiological_signal
 
 FS = 10.0
 

@@ -12,8 +12,8 @@ import pyrealsense2 as rs
 import pytest
 
 from respmon.sources.recording import DepthFrame, RecordingError, read_depth_recording, recording_info
-from sim.rs_writer import write_depth_recording
-from sim.scene import BedScene
+from respmon.sim.rs_writer import write_depth_recording
+from respmon.sim.scene import BedScene
 
 W, H, FPS = 424, 240, 6
 N_FRAMES = 48  # 8 s: two breaths

@@ -11,7 +11,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 from scipy.stats import ks_2samp
 
 from respmon.patterns import PATTERNS, label_of
-from sim.rsm_authors import (
+from respmon.sim.rsm_authors import (
     AUTHORS_VERSIONS,
     authors_dataset,
     authors_raw_signal,

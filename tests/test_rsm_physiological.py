@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from scipy.signal import find_peaks
 
 from respmon.patterns import PATTERNS, label_of
-from sim.rsm_physiological import (
+from respmon.sim.rsm_physiological import (
     APNEA_MIN_S,
     RATE_RANGES_BPM,
     SENSOR_NOISE_RANGE_MM,

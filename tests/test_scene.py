@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from sim.scene import HEAD, LEGS, MATTRESS, BedScene
+from respmon.sim.scene import HEAD, LEGS, MATTRESS, BedScene
 
 W, H = 212, 120  # small, but the same FOV as 424x240
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 from hypothesis import given, strategies as st
 
-from sim.script import SCRIPT_PATTERNS, Segment, parse_script
+from respmon.sim.script import SCRIPT_PATTERNS, Segment, parse_script
 
 
 def test_issue_example():

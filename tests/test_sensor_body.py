@@ -10,12 +10,12 @@ from hypothesis import given, settings, strategies as st
 from scipy import ndimage
 from scipy.signal import find_peaks
 
-from sim.body import BodyKnobs, add_body_motion, cardiac_mm
-from sim.matrix import build_scene, draw_scene, frames
-from sim.recording import build_timeline
-from sim.scene import MATTRESS, BedScene
-from sim.script import parse_script
-from sim.sensor import D435_BASELINE_MM, SensorKnobs
+from respmon.sim.body import BodyKnobs, add_body_motion, cardiac_mm
+from respmon.sim.matrix import build_scene, draw_scene, frames
+from respmon.sim.recording import build_timeline
+from respmon.sim.scene import MATTRESS, BedScene
+from respmon.sim.script import parse_script
+from respmon.sim.sensor import D435_BASELINE_MM, SensorKnobs
 
 W, H = 212, 120
 

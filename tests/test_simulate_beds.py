@@ -17,7 +17,7 @@ from respmon.daemon.bedside import VITALS_FIELDS, Bedside
 from respmon.publish.schema import check_message, check_snapshot
 from respmon.publish.zmq_pub import receive, request_snapshot, subscriber
 from respmon.simulate_cmd import SimulatedWard, run_beds
-from sim.ward import BedPlan, SimulatedBed, parse_ward_script, plan_ward, windows
+from respmon.sim.ward import BedPlan, SimulatedBed, parse_ward_script, plan_ward, windows
 from tests.conftest import REPO, free_ports, run_cli
 
 APNEA_SCRIPT = "eupnea@14:90,central_apnea:40,eupnea:90"

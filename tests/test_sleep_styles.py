@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sim.sleep_styles import REM_RATE_RANGE_BPM, rem_sleep_breathing
+from respmon.sim.sleep_styles import REM_RATE_RANGE_BPM, rem_sleep_breathing
 
 
 @settings(max_examples=25, deadline=None)
@@ -23,7 +23,7 @@ def test_rem_sleep_breathing_has_no_apnea_and_a_resting_rate(seed, duration_s):
 
 def test_rem_sleep_breathing_is_irregular_where_the_rsm_eupnea_is_not():
     # Breath-to-breath intervals from the signal's own peaks: REM's vary far more.
-    from sim.rsm_physiological import physiological_signal
+    from respmon.sim.rsm_physiological import physiological_signal
 
     def interval_cv(x):
         from scipy.signal import find_peaks

@@ -61,7 +61,7 @@ def test_systemd_analyze_verify_passes(tmp_path):
         pytest.skip(f"{respmon} not installed (run scripts/setup.sh)")
     # An instance of the template, pointing at this checkout's respmon instead of /opt/respmon.
     unit = tmp_path / "respmon@bed-1.service"
-    unit.write_text(UNIT.read_text(encoding="utf-8").replace("/opt/respmon/.venv/bin/respmon", str(respmon)),
+    unit.write_text(UNIT.read_text(encoding="utf-8").replace("/opt/respmon/bin/respmon", str(respmon)),
                     encoding="utf-8")
     result = subprocess.run(["systemd-analyze", "verify", str(unit)], capture_output=True, text=True, timeout=60)
     complaints = [line for line in (result.stdout + result.stderr).splitlines() if unit.name in line]

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from sim.recording import build_timeline, truth_frames
-from sim.script import parse_script
+from respmon.sim.recording import build_timeline, truth_frames
+from respmon.sim.script import parse_script
 
 FPS = 15
 

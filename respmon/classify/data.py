@@ -78,8 +78,8 @@ def training_set(per_class_per_mode: int, seed: int, progress: bool = True,
     through the camera too, the network read clean 16.5-19 bpm sines as central_apnea (103 of the
     sweep's phases at 500 windows per class and mode); without it, none (models/README.md, step 7).
     """
-    from sim.rsm_authors import authors_signal
-    from sim.rsm_physiological import physiological_signal
+    from respmon.sim.rsm_authors import authors_signal
+    from respmon.sim.rsm_physiological import physiological_signal
 
     rng = np.random.default_rng(seed)
     windows, labels = [], []
@@ -116,9 +116,9 @@ def training_set(per_class_per_mode: int, seed: int, progress: bool = True,
 
 def camera_window(pattern: str, rng: np.random.Generator, mode: str, version: str = "2020") -> np.ndarray:
     """One 60 s window (mm, 10 Hz) of an RSM signal of `mode` as a depth camera shows it."""
-    from sim.camera_signal import CameraSignalKnobs, resting_breath_cv, through_camera
-    from sim.rsm_authors import authors_signal
-    from sim.rsm_physiological import DEPTH_RANGE_MM, physiological_components
+    from respmon.sim.camera_signal import CameraSignalKnobs, resting_breath_cv, through_camera
+    from respmon.sim.rsm_authors import authors_signal
+    from respmon.sim.rsm_physiological import DEPTH_RANGE_MM, physiological_components
 
     regular = pattern in ("eupnea", "bradypnea", "tachypnea")
     if mode == "authors":
@@ -147,8 +147,8 @@ def _shifted_window(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 def test_set(per_class: int, seed: int, mode: str) -> tuple[np.ndarray, np.ndarray]:
     """Held-out windows of one mode, no augmentation: "authors", "physiological", or "camera" (both
     modes through sim/camera_signal.py, as training's camera windows)."""
-    from sim.rsm_authors import authors_signal
-    from sim.rsm_physiological import physiological_signal
+    from respmon.sim.rsm_authors import authors_signal
+    from respmon.sim.rsm_physiological import physiological_signal
 
     rng = np.random.default_rng(seed)
     windows, labels = [], []

@@ -4,7 +4,8 @@ ARCHS = ("biatgru", "gru", "lstm", "biatlstm", "cnn")
 
 
 def default_model():
-    """The shipped model file (models/biatgru.pt of the checkout)."""
+    """The shipped model file: package data (respmon/models, a link to the checkout's models/)."""
+    from importlib.resources import files
     from pathlib import Path
 
-    return Path(__file__).resolve().parents[2] / "models" / "biatgru.pt"
+    return Path(str(files("respmon") / "models" / "biatgru.pt"))

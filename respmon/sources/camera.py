@@ -14,10 +14,12 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
-import pyrealsense2 as rs
 
 from respmon.errors import UsageError
+from respmon.optional import import_realsense
 from respmon.sources.recording import DepthFrame
+
+rs = import_realsense()  # the camera extra; a stand-in that says so where it is missing
 
 log = logging.getLogger(__name__)
 

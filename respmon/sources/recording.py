@@ -11,9 +11,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import pyrealsense2 as rs
 
 from respmon.errors import UsageError
+from respmon.optional import import_realsense
+
+rs = import_realsense()  # the camera extra; a stand-in that says so where it is missing
 
 WAIT_TIMEOUT_MS = 100
 STALL_TIMEOUT_S = 10.0  # no frame and playback not stopped for this long: give up

@@ -21,8 +21,8 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parents[2]))
 
-from sim.rs_writer import write_depth_recording  # noqa: E402
-from sim.scene import Intrinsics  # noqa: E402
+from respmon.sim.rs_writer import write_depth_recording  # noqa: E402
+from respmon.sim.scene import Intrinsics  # noqa: E402
 
 W, H, FPS = 64, 48, 6
 K = Intrinsics(width=W, height=H, fx=50.0, fy=50.0, ppx=W / 2, ppy=H / 2)
