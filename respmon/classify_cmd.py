@@ -48,6 +48,7 @@ def run_train(args) -> int:
     from respmon.classify.data import training_set
     from respmon.classify.metrics import classification_report
     from respmon.classify.model_io import code_revision, save_model
+    from respmon.classify.onnx_model import require_onnx_writer
     from respmon.classify.train import predict, train
 
     config = load_config(args.config)
@@ -65,6 +66,7 @@ def run_train(args) -> int:
     if args.plot is not None and args.plot.suffix.lower() not in (".png", ".svg", ".pdf"):
         raise UsageError(f"--plot: {args.plot} must end in .png, .svg or .pdf")
     scene = load_scene_windows(args.scene_windows) if args.scene_windows is not None else None
+    require_onnx_writer()
     _torch_threads(settings.threads)
     started = time.monotonic()
     x, y = training_set(per_class, seed, scene_windows=scene)

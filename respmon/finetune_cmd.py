@@ -57,6 +57,7 @@ def run_finetune(args) -> int:
     from respmon.classify.finetune import (FINETUNE_LR, LABELLED_SHARE, cross_validate, finetune,
                                            read_labelled, repeats, rsm_per_class_for, weights_sha256)
     from respmon.classify.model_io import DEFAULT_MODEL, code_revision, load_model, save_model
+    from respmon.classify.onnx_model import require_onnx_writer
     from respmon.classify_cmd import TEST_SEEDS, VALIDATION_SEED_OFFSET, _torch_threads, model_path
 
     for option, value in (("--model", args.model), ("--per-class", args.per_class),
@@ -85,6 +86,7 @@ def run_finetune(args) -> int:
     if len(labelled.beds) < 2:
         raise UsageError(f"--finetune: {args.finetune.name} holds windows of {len(labelled.beds)} bed; "
                          f"cross-validation grouped by bed needs at least 2")
+    require_onnx_writer()
     _torch_threads(settings.threads)
     started = time.monotonic()
     per_class = rsm_per_class_for(len(labelled.labels), rsm_per_class)

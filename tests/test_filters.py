@@ -43,6 +43,17 @@ def test_detrend_equals_scipys(seed, n):
     assert np.allclose(detrend_linear(x), expected, rtol=0, atol=1e-9 * max([1.0, *np.abs(x)]))
 
 
+@pytest.mark.parametrize("order", [1, 3])
+def test_a_nearly_critically_damped_section_is_no_nan(order):
+    # a section whose poles are almost a real double pole (found by review): sin(theta) ~ 0
+    rate_hz, low_hz, high_hz = 30.0, 0.1, 0.582141800507253
+    x = np.random.default_rng(3).normal(size=2000)
+    sos = sps.butter(order, [low_hz, high_hz], btype="bandpass", fs=rate_hz, output="sos")
+    expected = sps.sosfiltfilt(sos, x, padlen=225)
+    got = filtfilt(butter_bandpass_sections(order, low_hz, high_hz, rate_hz), x, 225)
+    assert np.all(np.isfinite(got)) and np.abs(got - expected).max() <= 1e-9 * np.abs(expected).max()
+
+
 def test_a_band_outside_the_nyquist_range_or_a_bad_padding_is_refused():
     with pytest.raises(ValueError, match="must lie inside"):
         butter_bandpass_sections(2, 0.5, 6.0, 10.0)
@@ -51,6 +62,8 @@ def test_a_band_outside_the_nyquist_range_or_a_bad_padding_is_refused():
         filtfilt(sections, np.ones(10), 10)
     with pytest.raises(ValueError, match="padtype"):
         filtfilt(sections, np.ones(10), 3, "constant")
+    with pytest.raises(ValueError, match="empty"):
+        filtfilt(sections, np.ones(0), 0)
 
 
 def test_the_signal_stage_imports_neither_scipy_signal_nor_scipy_stats():

@@ -231,6 +231,7 @@ def _refused(*argv) -> str:
     ({"verdict": "maybe"}, "unknown verdict 'maybe'"),
     ({"signal": None}, "no signal"),
     ({"signal": _signal(0, n=601)}, "601 samples, not 600"),
+    ({"signal": {**_signal(0), "mm": []}}, "0 samples, not 600"),
     ({"signal": {**_signal(0, n=599), "mm": _signal(0, n=598)["mm"] + [float("nan")]}}, "599 samples, not 600"),
     ({"signal": _signal(0, n=1200, rate_hz=20.0)}, "20.0 Hz, not 10 Hz"),
     ({"signal": {**_signal(0), "mm": [None] + _signal(0)["mm"][1:]}}, "sample 1 is not a finite number"),

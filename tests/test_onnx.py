@@ -115,3 +115,41 @@ def test_a_graph_that_is_not_a_respmon_classifier_is_one_line(tmp_path):
         code, out, err = run_cli("classify", data, "--rate-hz", "10", "--model", model)
         assert code == 2 and out == "" and len(err.strip().splitlines()) == 1, err
         assert says in err and "Traceback" not in err
+
+
+def test_a_graph_copied_after_its_pt_is_loaded_by_the_next_sighup(tmp_path):
+    # The daemon's fingerprint covers the .onnx beside the .pt: copying the .pt first and its graph
+    # second is a deployment in two steps, each taken by a SIGHUP.
+    from respmon.config import load_config
+    from respmon.daemon.app import load_configured_model
+
+    a, b = tmp_path / "a.pt", tmp_path / "b.pt"
+    save_model(a, build("biatgru").eval(), "biatgru", {"code_revision": "model-a"})
+    save_model(b, build("biatgru").eval(), "biatgru", {"code_revision": "model-b"})
+    deployed = tmp_path / "deployed.pt"
+    shutil.copyfile(a, deployed)
+    shutil.copyfile(a.with_suffix(".onnx"), deployed.with_suffix(".onnx"))
+    config_path = tmp_path / "respmon.yaml"
+    config_path.write_text(f'classifier:\n  model: "{deployed}"\n', encoding="utf-8")
+    config = load_config(config_path)
+    classifier, first = load_configured_model(config)
+    assert (classifier.runtime, classifier.version) == ("onnxruntime", "biatgru@model-a")
+    shutil.copyfile(b, deployed)  # step 1: the weights; the graph beside is now stale
+    classifier, second = load_configured_model(config, unchanged=first)
+    assert (classifier.runtime, classifier.version) == ("torch", "biatgru@model-b")
+    shutil.copyfile(b.with_suffix(".onnx"), deployed.with_suffix(".onnx"))  # step 2: the graph
+    reloaded = load_configured_model(config, unchanged=second)
+    assert reloaded is not None and (reloaded[0].runtime, reloaded[0].version) == ("onnxruntime", "biatgru@model-b")
+    assert load_configured_model(config, unchanged=reloaded[1]) is None  # nothing changed since
+
+
+def test_a_camera_without_pyrealsense2_is_one_line_before_anything_starts(tmp_path, monkeypatch):
+    from respmon import optional
+    from respmon.config import load_config
+    from respmon.daemon.app import _check_setup
+
+    monkeypatch.setattr(optional, "import_realsense", lambda: optional.Missing(optional.REALSENSE_MISSING))
+    config_path = tmp_path / "respmon.yaml"
+    config_path.write_text("source:\n  kind: camera\npublish:\n  insecure: true\n", encoding="utf-8")
+    with pytest.raises(optional.MissingExtra, match="respmon\\[camera\\]"):
+        _check_setup(load_config(config_path), config_path)

@@ -204,7 +204,7 @@ def window_samples(signal: dict | None, where: str) -> list[float] | None:
     if isinstance(rate, bool) or not isinstance(rate, (int, float)) or rate != RATE_HZ:
         raise LabelError(f"{where}: its signal is at {short_text(str(rate), 20)} Hz, not {RATE_HZ:g} Hz: "
                          "nothing exported")
-    if isinstance(mm, list) and len(mm) < WINDOW_N and all(
+    if isinstance(mm, list) and 0 < len(mm) < WINDOW_N and all(
             isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in mm):
         return None
     if not isinstance(mm, list) or len(mm) != WINDOW_N:

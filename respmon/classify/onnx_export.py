@@ -41,8 +41,8 @@ def export_onnx(net: torch.nn.Module, info: dict, pt_path: Path) -> Path:
         onnx.save(graph, str(tmp))
         tmp.replace(out)
     except OSError as exc:
-        tmp.unlink(missing_ok=True)
         raise UsageError(f"{out}: cannot write the ONNX graph: {exc.strerror or exc}") from None
     finally:
+        tmp.unlink(missing_ok=True)  # renamed over the target when it all went well
         net.train(was_training)
     return out

@@ -39,6 +39,13 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+def require_onnx_writer() -> None:
+    """Before a training starts: the onnx package that writes its graph (respmon's train extra)."""
+    if importlib.util.find_spec("onnx") is None:
+        raise ModelError("writing the trained model's ONNX graph needs the onnx package "
+                         "(pip install 'respmon[train]'): nothing trained")
+
+
 def onnx_beside(pt_path: Path) -> Path:
     return Path(pt_path).with_suffix(".onnx")
 

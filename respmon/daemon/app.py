@@ -9,7 +9,6 @@ alarm and signals keep working when frames stop. Live and recording differ only 
 from __future__ import annotations
 
 import gc
-import hashlib
 import logging
 import queue
 import signal
@@ -51,21 +50,21 @@ def load_configured_model(config: SimpleNamespace, unchanged: tuple[str, str] | 
     path and sha256: a file replaced in place is another model) is `unchanged`. ModelError, one
     line, where it cannot be used."""
     from respmon.classify.names import default_model
-    from respmon.classify.onnx_model import ModelError
+    from respmon.classify.onnx_model import ModelError, file_sha256, onnx_beside
     from respmon.replay import load_classifier
 
     path = Path(config.classifier.model) if config.classifier.model else default_model()
     if not path.is_file():  # nor a FIFO, which would hold the read for ever
         raise ModelError(f"{path}: model file not found")
-    digest = hashlib.sha256()
+    # The file and the ONNX graph beside a .pt (what runs when it was exported from that .pt): a
+    # graph copied after its .pt is another model, loaded by the next SIGHUP.
+    beside = onnx_beside(path) if path.suffix != ".onnx" else None
     try:
-        with open(path, "rb") as file:
-            for block in iter(lambda: file.read(1 << 20), b""):
-                digest.update(block)
+        digests = [file_sha256(path)] + ([file_sha256(beside)] if beside is not None and beside.is_file() else [])
     except OSError as exc:
         raise ModelError(f"{path}: cannot read model file: {exc.strerror or exc}") from None
     # Hashed before it is loaded: a file replaced in between is loaded again by the next SIGHUP.
-    fingerprint = (str(path.resolve()), digest.hexdigest())
+    fingerprint = (str(path.resolve()), "+".join(digests))
     if fingerprint == unchanged:
         return None
     classifier = load_classifier(config)
@@ -575,9 +574,10 @@ class Daemon:
         if self.monitor is not None:
             self.monitor.classifier = classifier
         self.bedside.engine.model_version = classifier.version
-        log.info("model reloaded: %s -> %s", old, classifier.version,
+        log.info("model reloaded: %s -> %s (%s)", old, classifier.version, classifier.runtime,
                  extra={"bed": self.config.bed.name, "event": "classifier.reloaded", "old_version": old,
-                        "new_version": classifier.version, "model": fingerprint[0]})
+                        "new_version": classifier.version, "model": fingerprint[0],
+                        "runtime": classifier.runtime})
 
 
 def _check_setup(config: SimpleNamespace, config_path: Path | None):
@@ -589,6 +589,11 @@ def _check_setup(config: SimpleNamespace, config_path: Path | None):
         if not config.source.recording:
             raise UsageError("source.recording: a recording path is needed when source.kind is recording")
         recording_info(Path(config.source.recording))
+    elif config.source.kind == "camera":
+        from respmon.optional import Missing, MissingExtra, REALSENSE_MISSING, import_realsense
+
+        if isinstance(import_realsense(), Missing):
+            raise MissingExtra(REALSENSE_MISSING)
     from respmon.publish.security import server_security
 
     return server_security(config, config_path, [config.publish.endpoint, config.publish.snapshot_endpoint])

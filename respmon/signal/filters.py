@@ -64,10 +64,12 @@ def _section_impulse(b0: float, b1: float, b2: float, a1: float, a2: float, n: i
     """One section's impulse response: for a conjugate pair of poles r e^(+-i theta), the
     all-pole part's is r^k sin((k + 1) theta) / sin(theta), in closed form (the band's edges
     follow the breathing rate, so designs change often: no per-sample loop for them)."""
-    if a1 * a1 - 4.0 * a2 >= 0.0 or a2 <= 0.0:  # two real poles (order-1 wide bands): rare
+    if a2 <= 0.0 or 4.0 * a2 - a1 * a1 <= 0.0:  # two real poles (order-1 or -3 wide bands): rare
         return _recursion(b0, b1, b2, a1, a2, n)
     r = np.sqrt(a2)
-    theta = np.arccos(-a1 / (2.0 * r))
+    theta = np.arctan2(np.sqrt(4.0 * a2 - a1 * a1), -a1)
+    if np.sin(theta) < 1e-6:  # nearly a double real pole: the closed form would divide by ~0
+        return _recursion(b0, b1, b2, a1, a2, n)
     k = np.arange(n)
     g = np.power(r, k) * np.sin((k + 1) * theta) / np.sin(theta)
     h = b0 * g
@@ -76,23 +78,21 @@ def _section_impulse(b0: float, b1: float, b2: float, a1: float, a2: float, n: i
     return h
 
 
-@functools.lru_cache(maxsize=256)
 def _impulse_spectra(sections: tuple, n: int, size: int) -> tuple:
-    """Each section's impulse response (n samples) as an rfft of `size`."""
+    """Each section's impulse response (n samples) as an rfft of `size` (not cached: the effort
+    band follows the breathing rate, so designs rarely repeat, and spectra are large)."""
     return tuple(np.fft.rfft(_section_impulse(*section, n), size) for section in sections)
 
 
-def _from_steady_state(sections: tuple, u: np.ndarray) -> np.ndarray:
+def _from_steady_state(spectra: tuple, size: int, u: np.ndarray) -> np.ndarray:
     """The cascade's output for u, started in the steady state of u[0]. Every section has a zero
     at z = 1 (DC gain 0), so in that state the first section sees u[0] and outputs 0, and each
     later one starts at rest: section by section, h_i * (input - its first value), each an FFT
     convolution cut to the input's length (exact for a finite input; section by section rather
     than with the cascade's impulse response, whose convolution would cancel large terms)."""
     n = len(u)
-    n_fft = 1 << (n - 1).bit_length()  # the impulse responses' length: a power of two >= n
-    size = 2 * n_fft
     y = u - u[0]
-    for spectrum in _impulse_spectra(sections, n_fft, size):
+    for spectrum in spectra:
         y = np.fft.irfft(np.fft.rfft(y, size) * spectrum, size)[:n]
     return y
 
@@ -101,6 +101,8 @@ def filtfilt(sections: tuple, x: np.ndarray, padlen: int, padtype: str = "odd") 
     """Zero-phase filtering of x (as scipy.signal.sosfiltfilt(sos, x, padtype, padlen)); the
     filter's DC gain must be 0 (a band-pass)."""
     x = np.asarray(x, dtype=float)
+    if len(x) == 0:
+        raise ValueError("an empty signal cannot be filtered")
     if padlen >= len(x):
         raise ValueError(f"padlen {padlen} must be shorter than the signal ({len(x)} samples)")
     if padlen > 0:
@@ -113,8 +115,11 @@ def filtfilt(sections: tuple, x: np.ndarray, padlen: int, padtype: str = "odd") 
     else:
         ext = x
     n = len(ext)
-    forward = _from_steady_state(sections, ext)
-    backward = _from_steady_state(sections, forward[::-1])[::-1]
+    n_h = 1 << (n - 1).bit_length()  # the impulse responses' length: a power of two >= n
+    size = 2 * n_h  # no wrap-around in the first n samples of the product
+    spectra = _impulse_spectra(sections, n_h, size)
+    forward = _from_steady_state(spectra, size, ext)
+    backward = _from_steady_state(spectra, size, forward[::-1])[::-1]
     return backward[padlen:n - padlen] if padlen > 0 else backward
 
 
