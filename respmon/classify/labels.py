@@ -204,17 +204,20 @@ def window_samples(signal: dict | None, where: str) -> list[float] | None:
     if isinstance(rate, bool) or not isinstance(rate, (int, float)) or rate != RATE_HZ:
         raise LabelError(f"{where}: its signal is at {short_text(str(rate), 20)} Hz, not {RATE_HZ:g} Hz: "
                          "nothing exported")
-    if isinstance(mm, list) and 0 < len(mm) < WINDOW_N and all(
-            isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in mm):
+    if isinstance(mm, list) and 0 < len(mm) < WINDOW_N and all(_finite_number(v) for v in mm):
         return None
     if not isinstance(mm, list) or len(mm) != WINDOW_N:
         count = f"{len(mm)} samples" if isinstance(mm, list) else "no samples"
         raise LabelError(f"{where}: its signal has {count}, not {WINDOW_N} (60 s at {RATE_HZ:g} Hz): "
                          "nothing exported")
     for i, value in enumerate(mm):
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        if not _finite_number(value):
             raise LabelError(f"{where}: its signal's sample {i + 1} is not a finite number: nothing exported")
     return [float(v) for v in mm]
+
+
+def _finite_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def night_of(wall: float) -> str:
