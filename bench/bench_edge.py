@@ -4,6 +4,11 @@ wall time against bare pyrealsense2 playback of the same file (whole process, im
 Each with the classifier on ONNX Runtime (what respmon runs now) and on torch (a .pt with no .onnx
 beside it, classifier.model: what respmon ran before; the same figures then).
 
+respmon reads a .db3 itself (respmon.sources.rosbag2), faster than librealsense's playback does, so
+`respmon replay` can beat bare playback. To show what respmon's own processing costs, the replay
+is also timed reading through librealsense's playback as before (`replay_onnx_via_librealsense`),
+and the native reader alone (`reader_s`, decoding every frame and nothing else).
+
 Run: .venv/bin/python bench/bench_edge.py     (about 3 minutes; writes bench/results/edge.json)
 
 60 s recordings (eupnea at 15 bpm) at 424x240 and 848x480, 15 fps, made first by `respmon simulate
@@ -52,6 +57,20 @@ while True:
         stopped = True
 pipeline.stop()
 print(count)
+"""
+
+
+VIA_LIBREALSENSE = """
+import sys
+from respmon.sources import recording
+recording._open = lambda path: (recording._check_file(path), recording._Playback(path))[1]
+from respmon.cli import main
+sys.exit(main(["replay", sys.argv[1]]))
+"""
+READER = """
+import sys
+from respmon.sources.recording import read_depth_recording
+print(sum(1 for _ in read_depth_recording(sys.argv[1])))
 """
 
 
@@ -145,6 +164,10 @@ def main() -> int:
             print(f"throughput at {width}", file=sys.stderr, flush=True)
             bare_s, bare_mb = best([sys.executable, "-c", BARE, str(path)])
             row = {"bare_s": round(bare_s, 3), "bare_peak_mb": round(bare_mb, 1)}
+            row["reader_s"] = round(best([sys.executable, "-c", READER, str(path)])[0], 3)
+            via_s, via_mb = best([sys.executable, "-c", VIA_LIBREALSENSE, str(path)])
+            row["replay_onnx_via_librealsense_s"] = round(via_s, 3)
+            row["replay_onnx_via_librealsense_over_bare_whole"] = round(bare_s / via_s, 3)
             for runtime, extra in (("onnx", []), ("torch", ["--config", str(daemon_config(folder, path,
                                                                                             str(torch_model), False))])):
                 wall, mb = best([*RESPMON, "replay", str(path), *extra])

@@ -17,9 +17,11 @@ get the machine's normal CPUs and environment back (generation is not what is me
    opening the file to the end of playback:
    - pyrealsense2 alone: pipeline, enable_device_from_file(repeat_playback=False), set_real_time(False)
      before start, try_wait_for_frames until the playback reports stopped; no numpy copy;
-   - read_depth_recording: respmon's reader (decode + one numpy copy per frame);
+   - read_depth_recording: respmon's reader (its own .db3 reader, respmon.sources.rosbag2);
    - replay_recording: everything `respmon replay` does (the shipped classifier included, once a
-     second), minus printing the JSON lines.
+     second), minus printing the JSON lines;
+   - the same through librealsense's playback (respmon's reader before it read .db3 itself): what
+     respmon's own processing costs on top of librealsense's decoding.
 """
 
 from __future__ import annotations
@@ -47,6 +49,7 @@ import pyrealsense2 as rs  # noqa: E402
 from respmon.config import default_config  # noqa: E402
 from respmon.monitor import Monitor  # noqa: E402
 from respmon.replay import load_classifier, replay_recording  # noqa: E402
+from respmon.sources import recording  # noqa: E402
 from respmon.sources.recording import read_depth_recording  # noqa: E402
 
 FPS = 15
@@ -134,6 +137,15 @@ def shipped_classifier():
     return _CLASSIFIER[0]
 
 
+def replay_via_librealsense(path: Path) -> int:
+    opened = recording._open
+    recording._open = lambda p: (recording._check_file(p), recording._Playback(p))[1]
+    try:
+        return full_replay(path)
+    finally:
+        recording._open = opened
+
+
 def full_replay(path: Path) -> int:
     for line in replay_recording(path, default_config(), classifier=shipped_classifier()):
         if line["type"] == "summary":
@@ -190,20 +202,21 @@ def main() -> int:
 
         print(f"\n## Replay throughput (frames per second, best of {REPEATS})\n")
         print("| resolution | frames | pyrealsense2 bare loop | read_depth_recording | replay, signal and rate only "
-              "| respmon replay (with classifier) | signal only / bare | with classifier / bare |")
-        print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+              "| respmon replay (with classifier) | the same via librealsense | signal only / bare "
+              "| with classifier / bare | via librealsense / bare |")
+        print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
         for width, height in THROUGHPUT_RESOLUTIONS:
             path = paths[width, height]
             results = {}
             for name, run in (("bare", bare_pyrealsense2), ("reader", reader_only), ("signal", signal_replay),
-                              ("replay", full_replay)):
+                              ("replay", full_replay), ("via", replay_via_librealsense)):
                 log(f"throughput {name} at {width}x{height}")
                 results[name] = best_fps(run, path)
             counts = {n for _, n in results.values()}
             frames = str(counts.pop()) if len(counts) == 1 else "/".join(str(n) for _, n in results.values())
-            bare, reader, signal, replay = (results[n][0] for n in ("bare", "reader", "signal", "replay"))
-            print(f"| {width}x{height} | {frames} | {bare:.0f} | {reader:.0f} | {signal:.0f} | {replay:.0f} "
-                  f"| {signal / bare:.2f} | {replay / bare:.2f} |", flush=True)
+            bare, reader, signal, replay, via = (results[n][0] for n in ("bare", "reader", "signal", "replay", "via"))
+            print(f"| {width}x{height} | {frames} | {bare:.0f} | {reader:.0f} | {signal:.0f} | {replay:.0f} | {via:.0f} "
+                  f"| {signal / bare:.2f} | {replay / bare:.2f} | {via / bare:.2f} |", flush=True)
     log(f"total {time.perf_counter() - started:.1f} s")
     return 0
 

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from types import SimpleNamespace
 
 import numpy as np
-from scipy import ndimage
 
+from respmon.chest.grid_ops import dilate
 from respmon.chest.motion import MotionDetector
 from respmon.chest.region import (
     ChestRegion,
@@ -133,7 +133,7 @@ class DepthFrontEnd:
         # A refresh follows slow changes of posture, so it looks around the tracked chest only: a
         # chest that moved far moved visibly (motion restarts the search) or stopped breathing
         # where it was (the pause's recheck searches the whole scene).
-        within = ndimage.binary_dilation(self.region.mask, iterations=REFRESH_MARGIN_BLOCKS) if refresh else None
+        within = dilate(self.region.mask, REFRESH_MARGIN_BLOCKS) if refresh else None
         found = find_chest_region(stack, self.grid_fps, within)
         if found is None:
             # No breathing around the tracked chest: breathing elsewhere means the region was the
@@ -219,7 +219,7 @@ class DepthFrontEnd:
         """Whether a region found afresh is the tracked chest: it shares RECHECK_SAME_REGION_SHARE
         of the smaller of the two, outlines a block apart counting as one (a region found on a
         coarser grid has a blocky outline and can be much larger than the chest it contains)."""
-        near = ndimage.binary_dilation(self.region.mask, iterations=SAME_CHEST_MARGIN_BLOCKS)
+        near = dilate(self.region.mask, SAME_CHEST_MARGIN_BLOCKS)
         shared = int((found.mask & near).sum())
         return shared >= RECHECK_SAME_REGION_SHARE * min(int(found.mask.sum()), int(self.region.mask.sum()))
 

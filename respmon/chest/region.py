@@ -13,7 +13,8 @@ import warnings
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import ndimage
+
+from respmon.chest.grid_ops import box3_sum, dilate, label4, label_sums
 
 TARGET_SMALL_WIDTH = 212  # blocks are BLOCK of these wide: stride * BLOCK full-resolution pixels
 BLOCK = 4  # block side in sampled pixels
@@ -115,8 +116,8 @@ def _pool_neighbours(series: np.ndarray, noise: np.ndarray, usable: np.ndarray) 
     weight[usable] = 1.0 / noise**2
     grid = np.zeros((frames,) + usable.shape)
     grid[:, usable] = series * weight[usable]
-    num = ndimage.uniform_filter(grid, size=(1, 3, 3), mode="constant")
-    den = ndimage.uniform_filter(weight, size=3, mode="constant")
+    num = box3_sum(grid)
+    den = box3_sum(weight)
     return num[:, usable] / den[usable]
 
 
@@ -290,13 +291,13 @@ def _find_on_grid(stack_mm: np.ndarray, fps: float, within: np.ndarray | None = 
         in_phase >= np.maximum(MIN_BLOCK_AMPLITUDE_MM, OWN_SNR * in_phase_noise))
     grid = np.zeros(stack_mm.shape[1:], dtype=bool)
     grid[usable] = selected
-    labels, count = ndimage.label(grid)
+    labels, count = label4(grid)
     if count == 0:
         return None
     amplitude_grid = np.zeros(grid.shape)
     amplitude_grid[usable] = np.maximum(in_phase, 0.0)
     # The region that carries the most breathing motion, not merely the largest.
-    scores = ndimage.sum(amplitude_grid, labels, index=np.arange(1, count + 1))
+    scores = label_sums(amplitude_grid, labels, count)
     best = int(np.argmax(scores)) + 1
     mask = labels == best
     if mask.sum() < MIN_REGION_BLOCKS:
@@ -310,7 +311,7 @@ def _find_on_grid(stack_mm: np.ndarray, fps: float, within: np.ndarray | None = 
     depth[usable] = np.nanmedian(stack_mm[:, usable], axis=0)
     quiet = np.zeros(grid.shape, dtype=bool)
     quiet[usable] = ~coherent & (peak_snr < MIN_PEAK_SNR / 2) & (np.abs(in_phase) < 2.0 * in_phase_noise)
-    still = quiet & ~ndimage.binary_dilation(mask, iterations=STILL_MARGIN_BLOCKS)
+    still = quiet & ~dilate(mask, STILL_MARGIN_BLOCKS)
     still &= np.abs(depth - np.median(depth[mask])) <= STILL_DEPTH_RANGE_MM
     if still.any():
         still &= noise_grid <= 2.0 * np.median(noise_grid[still])  # not the flying-pixel edges

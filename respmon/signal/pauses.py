@@ -9,9 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import special
 
 from respmon.signal import rate as rsp
+from respmon.signal.chi2 import chi2_ppf_over_dof
 
 PAUSE_INTERVALS = 1.5  # a pause longer than this many breath intervals is not slow breathing
 # A breath during a pause is a swing of at least this share of the reference amplitude in the
@@ -158,8 +158,7 @@ def since_effort_tail(effort: np.ndarray, rate_hz: float, sigma: float, band_hz:
 
     def noise_quantile(n, q):
         dof = np.maximum(1.0, 2.0 * width_hz * np.asarray(n, dtype=float) / rate_hz)
-        # the chi-squared quantile (scipy.stats.chi2.ppf's own formula; scipy.stats costs 72 MB)
-        return sigma**2 * 2.0 * special.gammaincinv(dof / 2.0, q) / dof
+        return sigma**2 * chi2_ppf_over_dof(dof, q)
 
     breath_ms = (reference_amplitude / 2.0) ** 2 / 2.0
     spans = np.arange(n_min, len(effort) + 1)

@@ -1,11 +1,14 @@
 """Depth frames from a librealsense recording: rosbag2 ``.db3`` or legacy ROS1 ``.bag``.
 
-Playback runs in non-real-time mode (every stored frame is delivered, as fast as it decodes), so
-the result does not depend on the machine's speed.
+A ``.db3`` is read by respmon itself (respmon.sources.rosbag2: SQLite and CDR, no librealsense, so
+the core install replays one); a ``.bag``, or a ``.db3`` stored in a way that reader does not
+decode, through librealsense's playback (the camera extra) in non-real-time mode. Either way every
+stored frame is delivered, as fast as it decodes, so the result does not depend on the machine's speed.
 """
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,8 +17,12 @@ import numpy as np
 
 from respmon.errors import UsageError
 from respmon.optional import import_realsense
+from respmon.sources import rosbag2
 
-rs = import_realsense()  # the camera extra; a stand-in that says so where it is missing
+
+def _rs():
+    """pyrealsense2 (the camera extra), imported on first use: a .db3 never needs it."""
+    return import_realsense()
 
 WAIT_TIMEOUT_MS = 100
 STALL_TIMEOUT_S = 10.0  # no frame and playback not stopped for this long: give up
@@ -68,6 +75,7 @@ class _Playback:
     def __init__(self, path: Path):
         _check_file(path)
         self.path = path
+        rs = self.rs = _rs()
         self.pipeline = rs.pipeline()
         self.started = False
         config = rs.config()
@@ -121,8 +129,82 @@ class _Playback:
 def read_depth_recording(path: Path) -> Iterator[DepthFrame]:
     """Frames of the recording's depth stream in order (see DepthFrame for units). The file is
     checked here, so a bad recording raises RecordingError at the call, not at the first frame."""
-    path = Path(path)
-    return _frames(_Playback(path))
+    return open_depth_recording(path)[1]
+
+
+class _Db3:
+    """A .db3 read by respmon.sources.rosbag2; its errors become RecordingError with the file's name."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        try:
+            self.reader = rosbag2.Rosbag2Reader(path)
+        except rosbag2.Unsupported:
+            raise
+        except rosbag2.Rosbag2Error as err:
+            raise self._error(err) from None
+        info = self.reader.info
+        if not info.depth_scale_m > 0:
+            self.reader.close()
+            raise RecordingError(f"recording has no depth scale (depth units 0): {path}")
+
+    def _error(self, err: Exception) -> RecordingError:
+        message = _one_line(err)
+        if message.startswith("not a valid rosbag2"):
+            return RecordingError(f"recording is truncated or corrupt ({message}): {self.path}")
+        if message.startswith("no camera stream") or message.startswith("no depth stream"):
+            return RecordingError(f"recording has {message}: {self.path}")
+        return RecordingError(f"recording is corrupt ({message}): {self.path}")
+
+    def info(self) -> dict:
+        info = self.reader.info
+        return {"width": info.width, "height": info.height, "fps": info.fps, "depth_scale_m": info.depth_scale_m,
+                "duration_s": info.duration_s}
+
+    def frames(self) -> Iterator[DepthFrame]:
+        mm_per_unit = _mm_per_unit(self.reader.info.depth_scale_m)
+        count = 0
+        try:
+            for frame in self.reader.frames():
+                count += 1
+                yield DepthFrame(frame.frame_number, frame.timestamp_ms, frame.depth_raw, mm_per_unit)
+        except sqlite3.Error as err:
+            raise RecordingError(f"recording is truncated or corrupt (after {count} frames: {_one_line(err)}): "
+                                 f"{self.path}") from None
+        except rosbag2.Rosbag2Error as err:
+            raise RecordingError(f"recording is corrupt (frame {count}: {_one_line(err)}): {self.path}") from None
+        finally:
+            self.reader.close()
+        if count == 0:
+            raise RecordingError(f"recording has no depth frames: {self.path}")
+
+
+def _open(path: Path) -> _Db3 | _Playback:
+    _check_file(path)
+    if path.suffix == ".db3":
+        try:
+            return _Db3(path)
+        except rosbag2.Unsupported:
+            pass  # librealsense's playback may decode it
+    return _Playback(path)
+
+
+def open_depth_recording(path: Path) -> tuple[dict, Iterator[DepthFrame]]:
+    """recording_info and read_depth_recording from one opening of the file."""
+    source = _open(Path(path))
+    if isinstance(source, _Db3):
+        return source.info(), source.frames()
+    return _info(source), _frames(source)
+
+
+def recording_info(path: Path) -> dict:
+    """width, height, fps, depth_scale_m and duration_s (None if the recording does not say)."""
+    source = _open(Path(path))
+    if isinstance(source, _Db3):
+        info = source.info()
+        source.reader.close()
+        return info
+    return _info(source)
 
 
 def _frames(playback: _Playback) -> Iterator[DepthFrame]:
@@ -151,7 +233,7 @@ def _frames(playback: _Playback) -> Iterator[DepthFrame]:
                     mm_per_unit=mm_per_unit,
                 )
                 continue
-            if playback.device.current_status() == rs.playback_status.stopped:
+            if playback.device.current_status() == playback.rs.playback_status.stopped:
                 if stopped_seen:  # one more wait after the stop drains a frame still on its way
                     _check_complete(playback, first_ms, last_ms)
                     return
@@ -177,17 +259,6 @@ def _check_complete(playback: _Playback, first_ms: float | None, last_ms: float 
         raise RecordingError(
             f"recording is corrupt: playback ended at {played_s:.1f} s of {playback.duration_s:.1f} s: {playback.path}"
         )
-
-
-def open_depth_recording(path: Path) -> tuple[dict, Iterator[DepthFrame]]:
-    """recording_info and read_depth_recording from one opening of the file."""
-    playback = _Playback(Path(path))
-    return _info(playback), _frames(playback)
-
-
-def recording_info(path: Path) -> dict:
-    """width, height, fps, depth_scale_m and duration_s (None if the recording does not say)."""
-    return _info(_Playback(Path(path)))
 
 
 def _info(playback: _Playback) -> dict:
