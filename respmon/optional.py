@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from respmon.errors import UsageError
 
-REALSENSE_MISSING = ("pyrealsense2 is not installed: a camera, legacy .bag recordings and writing depth "
-                     "recordings need respmon's camera extra (pip install 'respmon[camera]')")
+REALSENSE_MISSING = ("pyrealsense2 is not installed: a camera and legacy .bag recordings need respmon's "
+                     "camera extra (pip install 'respmon[camera]')")
 
 
 class MissingExtra(UsageError):

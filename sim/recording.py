@@ -158,11 +158,11 @@ def write_synthetic_recording(
     seed: int = 0,
     script: str = "",
 ) -> RecordingResult:
-    """Render, record through pyrealsense2, play back, and write FILE.truth.json beside it."""
+    """Render, write as a librealsense .db3 (sim/db3_writer.py), play back, and write FILE.truth.json beside it."""
     import time
 
     from respmon.sources.recording import read_depth_recording
-    from respmon.sim.rs_writer import FIRST_FRAME_NUMBER, write_depth_recording
+    from respmon.sim.db3_writer import FIRST_FRAME_NUMBER, write_depth_recording
     from respmon.sim.scene import BedScene
 
     started = time.monotonic()

@@ -1,5 +1,8 @@
 """Write depth frames as a real librealsense recording (rosbag2 ``.db3``) through pyrealsense2's own
-recorder, with a software device standing in for the camera."""
+recorder, with a software device standing in for the camera.
+
+The simulator writes its recordings with sim/db3_writer.py (no librealsense needed); this writer is
+the reference that tests/test_db3_writer.py compares it with, and writes the corpus's recordings."""
 
 from __future__ import annotations
 
@@ -13,13 +16,13 @@ from pathlib import Path
 import numpy as np
 
 from respmon.optional import import_realsense
+from respmon.sim.db3_writer import FIRST_FRAME_NUMBER, new_recording_path
 from respmon.sim.scene import Intrinsics
 
 rs = import_realsense()  # the camera extra; a stand-in that says so where it is missing
 
 _METADATA_RE = re.compile(rb"Frame number=(\d+);.*?;timestamp=([0-9.eE+-]+);")
 _CDR_LE = b"\x00\x01\x00\x00"  # CDR little-endian encapsulation header
-FIRST_FRAME_NUMBER = 0
 
 
 def write_depth_recording(
@@ -27,14 +30,7 @@ def write_depth_recording(
 ) -> int:
     """Record uint16 depth frames (H, W) as a ``.db3`` that plays back like a camera's; returns the
     number of frames written. Frame ``i`` (from FIRST_FRAME_NUMBER) gets frame number ``i`` and timestamp ``i * 1000 / fps`` ms."""
-    path = Path(path)
-    if path.suffix != ".db3":
-        raise ValueError(f"recording path must end in .db3 (librealsense records only rosbag2): {path}")
-    if fps <= 0:
-        raise ValueError(f"fps must be positive, got {fps}")
-    if path.exists():
-        path.unlink()  # the recorder would otherwise append to / fail on an existing database
-
+    path = new_recording_path(path, fps)
     n_written = _record(path, frames, intrinsics, fps, depth_units_m)
     _restamp_messages(path, lead_in_ns=round(1e9 / fps))
     return n_written

@@ -12,6 +12,7 @@ import pyrealsense2 as rs
 import pytest
 
 from respmon.sources.recording import DepthFrame, RecordingError, read_depth_recording, recording_info
+from respmon.sim import db3_writer
 from respmon.sim.rs_writer import write_depth_recording
 from respmon.sim.scene import BedScene
 
@@ -123,14 +124,16 @@ def test_stored_message_times_follow_frame_timestamps(recorded):
     assert times_ns == [round(i * 1e9 / FPS) + round(1e9 / FPS) for i in range(N_FRAMES)]
 
 
-def test_default_real_time_playback_gets_every_frame(tmp_path):
-    """A pipeline that does not ask for non-real-time mode plays the file at camera speed and
-    gets every frame, the first one included."""
+@pytest.mark.parametrize("write", [write_depth_recording, db3_writer.write_depth_recording],
+                         ids=["librealsense's recorder", "respmon's writer"])
+def test_default_real_time_playback_gets_every_frame(tmp_path, write):
+    """A pipeline that does not ask for non-real-time mode (the RealSense Viewer) plays the file at
+    camera speed and gets every frame, the first one included."""
     fps, n_frames = 15, 30
     scene = BedScene(106, 60, seed=9)
     path = tmp_path / "real_time.db3"
     frames = (scene.render(_displacement_mm(i, fps)) for i in range(n_frames))
-    write_depth_recording(path, frames, scene.intrinsics, fps)
+    write(path, frames, scene.intrinsics, fps)
     config = rs.config()
     config.enable_device_from_file(str(path), repeat_playback=False)
     pipeline = rs.pipeline()
