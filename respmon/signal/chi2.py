@@ -42,8 +42,8 @@ def _table() -> np.ndarray:
         return np.load(handle, allow_pickle=False)
 
 
-def chi2_ppf_over_dof(dof: np.ndarray | float, q: float) -> np.ndarray:
-    """chi2.ppf(q, dof) / dof for dof >= 1 and q one of TABLE_QUANTILES."""
+def chi2_ppf_over_dof(dof: np.ndarray | float, q: float) -> np.ndarray | float:
+    """chi2.ppf(q, dof) / dof for dof >= 1 and q one of TABLE_QUANTILES (a float for a scalar dof)."""
     if q not in TABLE_QUANTILES:
         raise ValueError(f"chi-squared quantiles are tabulated for q in {TABLE_QUANTILES}, not {q}")
     table = _table()
@@ -51,14 +51,13 @@ def chi2_ppf_over_dof(dof: np.ndarray | float, q: float) -> np.ndarray:
     dof = np.asarray(dof, dtype=float)
     if np.any(dof < 1.0) or not np.all(np.isfinite(dof)):
         raise ValueError("degrees of freedom must be finite and at least 1")
-    ratio = np.exp(np.interp(np.log(dof), table[0], table[row]))
+    ratio = np.array(np.exp(np.interp(np.log(dof), table[0], table[row])), dtype=float)
     above = dof > TABLE_MAX_DOF
     if np.any(above):
         z = table[-1, row - 1]
         k = dof[above]
-        ratio = np.array(ratio, dtype=float)
         ratio[above] = (1.0 - 2.0 / (9.0 * k) + z * np.sqrt(2.0 / (9.0 * k))) ** 3
-    return ratio
+    return ratio if ratio.ndim else float(ratio)
 
 
 if __name__ == "__main__":

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from respmon.errors import UsageError
-from respmon.optional import import_realsense
+from respmon.optional import Missing, import_realsense
 from respmon.sources import rosbag2
 
 
@@ -143,8 +143,11 @@ class _Db3:
             raise
         except rosbag2.Rosbag2Error as err:
             raise self._error(err) from None
+        except Exception as err:  # noqa: BLE001 - whatever a hostile file provokes is one line
+            raise RecordingError(f"recording cannot be read ({type(err).__name__}: {_one_line(err)[:200]}): "
+                                 f"{path}") from None
         info = self.reader.info
-        if not info.depth_scale_m > 0:
+        if not (info.depth_scale_m > 0 and _mm_per_unit(info.depth_scale_m) > 0):
             self.reader.close()
             raise RecordingError(f"recording has no depth scale (depth units 0): {path}")
 
@@ -173,6 +176,9 @@ class _Db3:
                                  f"{self.path}") from None
         except rosbag2.Rosbag2Error as err:
             raise RecordingError(f"recording is corrupt (frame {count}: {_one_line(err)}): {self.path}") from None
+        except Exception as err:  # noqa: BLE001 - whatever a hostile file provokes is one line
+            raise RecordingError(f"recording cannot be read (frame {count}: {type(err).__name__}: "
+                                 f"{_one_line(err)[:200]}): {self.path}") from None
         finally:
             self.reader.close()
         if count == 0:
@@ -184,8 +190,11 @@ def _open(path: Path) -> _Db3 | _Playback:
     if path.suffix == ".db3":
         try:
             return _Db3(path)
-        except rosbag2.Unsupported:
-            pass  # librealsense's playback may decode it
+        except rosbag2.Unsupported as err:  # librealsense's playback may decode it
+            if isinstance(_rs(), Missing):
+                raise RecordingError(f"recording stores its depth in a way respmon does not read ({_one_line(err)}); "
+                                     f"librealsense does, with respmon's camera extra (pip install "
+                                     f"'respmon[camera]'): {path}") from None
     return _Playback(path)
 
 

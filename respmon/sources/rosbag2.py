@@ -32,6 +32,8 @@ from pathlib import Path
 
 import numpy as np
 
+from respmon.errors import short_repr
+
 try:  # ISA-L's inflate: twice zlib's speed, and inflating is most of a frame's reading
     from isal import isal_zlib as _inflate
     _INFLATE_ERRORS: tuple[type[Exception], ...] = (_inflate.error, zlib.error)
@@ -39,10 +41,15 @@ except ImportError:  # a platform without its wheel: the standard library's, sam
     _inflate = zlib
     _INFLATE_ERRORS = (zlib.error,)
 
-_DEPTH_DATA = re.compile(r"^/device_(\d+)/sensor_(\d+)/Depth_(\d+)/image/data(/compressedDepth)?$")
+_DEPTH_DATA = re.compile(r"^/device_(\d{1,9})/sensor_(\d{1,9})/Depth_(\d{1,9})/image/data(/compressedDepth)?$")
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _COMPRESSED_DEPTH_HEADER = 12  # compressed_depth_image_transport ConfigHeader: format, 2 float params
-MAX_SIDE = 8192  # a depth image larger than this a side is no RealSense stream
+# No RealSense depth stream is larger than 1280x800 or faster than 300 fps: the bounds keep a
+# hostile file's frames to a few MB and milliseconds each.
+MAX_SIDE = 2048
+MAX_PIXELS = 1280 * 1024
+MAX_FPS = 1000
+MAX_TOPICS = 10_000
 
 
 class Rosbag2Error(ValueError):
@@ -119,16 +126,31 @@ class _Cdr:
         return sec * 1_000_000_000 + nanosec
 
 
+def _blob(data: object) -> bytes:
+    """A message's data as SQLite gave it: bytes, or the file is not what rosbag2 writes (SQLite
+    lets any column hold text or a number)."""
+    if not isinstance(data, bytes):
+        raise Rosbag2Error("a message's data is not a blob")
+    return data
+
+
+def _time_ns(value: object) -> int:
+    if not isinstance(value, int):
+        raise Rosbag2Error("a message's time is not an integer")
+    return value
+
+
 def string_message(data: bytes) -> str:
     """A std_msgs/msg/String's text."""
-    return _Cdr(bytes(data)).string()
+    return _Cdr(_blob(data)).string()
 
 
 def _unfilter_rows(raw: bytes, height: int, row_bytes: int) -> np.ndarray:
     """PNG scanlines (a filter byte, then row_bytes) back to pixel bytes (height, row_bytes).
 
     librealsense writes every row unfiltered (type 0), which costs one reshape here; Sub and Up
-    are vectorised; Average and Paeth, which depend on the byte to their left, go byte by byte."""
+    are vectorised. Average and Paeth depend on the byte to their left and would go byte by byte
+    in Python (seconds a frame): a file that uses them is Unsupported, for librealsense to play."""
     lines = np.frombuffer(raw, dtype=np.uint8).reshape(height, row_bytes + 1)
     kinds = lines[:, 0]
     out = lines[:, 1:]
@@ -136,36 +158,18 @@ def _unfilter_rows(raw: bytes, height: int, row_bytes: int) -> np.ndarray:
         return out
     if int(kinds.max()) > 4:
         raise Rosbag2Error("a PNG row has an unknown filter type")
+    if int(kinds.max()) > 2:
+        raise Unsupported("PNG rows filtered by Average or Paeth")
     out = out.copy()
     bpp = 2
-    for y in range(height):
-        kind = int(kinds[y])
+    for y in np.flatnonzero(kinds):
         row = out[y]
-        prior = out[y - 1] if y else np.zeros(row_bytes, dtype=np.uint8)
-        if kind == 1:  # Sub: each byte adds the one bpp to its left; per lane, a running sum mod 256
+        if kinds[y] == 1:  # Sub: each byte adds the one bpp to its left; per lane, a running sum mod 256
             for lane in range(bpp):
                 row[lane::bpp] = np.cumsum(row[lane::bpp], dtype=np.uint8)
-        elif kind == 2:  # Up
-            row += prior
-        elif kind in (3, 4):
-            _unfilter_slow(row, prior, kind, bpp)
+        elif y:  # Up (the row above the first is zeros)
+            row += out[y - 1]
     return out
-
-
-def _unfilter_slow(row: np.ndarray, prior: np.ndarray, kind: int, bpp: int) -> None:
-    cur = row.tolist()
-    up = prior.tolist()
-    for i in range(len(cur)):
-        left = cur[i - bpp] if i >= bpp else 0
-        if kind == 3:
-            cur[i] = (cur[i] + ((left + up[i]) >> 1)) & 0xFF
-        else:
-            upper_left = up[i - bpp] if i >= bpp else 0
-            p = left + up[i] - upper_left
-            pa, pb, pc = abs(p - left), abs(p - up[i]), abs(p - upper_left)
-            predictor = left if pa <= pb and pa <= pc else (up[i] if pb <= pc else upper_left)
-            cur[i] = (cur[i] + predictor) & 0xFF
-    row[:] = cur
 
 
 def decode_depth_png(png: memoryview | bytes, width: int, height: int) -> np.ndarray:
@@ -182,6 +186,8 @@ def decode_depth_png(png: memoryview | bytes, width: int, height: int) -> np.nda
         if body_at + length + 4 > len(png):
             raise Rosbag2Error("a PNG chunk runs past the image's end")
         if kind == b"IHDR":
+            if length != 13:
+                raise Rosbag2Error("a depth PNG's header is not 13 bytes")
             header = struct.unpack_from(">IIBBBBB", png, body_at)
         elif kind == b"IDAT":
             idat.append(png[body_at:body_at + length])
@@ -216,8 +222,17 @@ class Rosbag2Reader:
     def __init__(self, path: Path):
         self.path = Path(path)
         try:
-            self.db = sqlite3.connect(self.path.resolve().as_uri() + "?mode=ro", uri=True)
-            topics = self.db.execute("SELECT id, name, type FROM topics").fetchall()
+            # immutable: a finished recording, read without locks or side files (a -wal, a -shm)
+            self.db = sqlite3.connect(self.path.resolve().as_uri() + "?mode=ro&immutable=1", uri=True)
+            tables = {name for name, sql in self.db.execute("SELECT name, sql FROM sqlite_master WHERE type = 'table'")
+                      if isinstance(sql, str) and sql.lstrip().upper().startswith("CREATE TABLE")}
+            if not {"topics", "messages"} <= tables:  # a view there could run any query of its maker's
+                raise sqlite3.DatabaseError("no topics and messages tables")
+            topics = self.db.execute("SELECT id, name, type FROM topics").fetchmany(MAX_TOPICS + 1)
+            if len(topics) > MAX_TOPICS:
+                raise Rosbag2Error(f"more than {MAX_TOPICS} topics")
+            if any(not (isinstance(i, int) and isinstance(n, str) and isinstance(t, str)) for i, n, t in topics):
+                raise Rosbag2Error("a topic's id, name or type is not what rosbag2 stores")
         except sqlite3.Error as err:
             raise Rosbag2Error(f"not a valid rosbag2 database ({' '.join(str(err).split())})") from None
         try:
@@ -228,7 +243,7 @@ class Rosbag2Reader:
                 raise Rosbag2Error("no camera stream (no depth images)")
             self.info = self._stream_info()
             try:
-                self._decode(bytes(first[0]))  # an unknown encoding is Unsupported now, not at frame 0
+                self._decode(_blob(first[0]))  # an unknown encoding is Unsupported now, not at frame 0
             except Unsupported:
                 raise
             except Rosbag2Error as err:
@@ -254,7 +269,7 @@ class Rosbag2Reader:
         name = depth[0]
         self.data_topic, self.data_type = names[name]
         if self.data_type != "sensor_msgs/msg/CompressedImage":
-            raise Unsupported(f"depth topic of type {self.data_type}")
+            raise Unsupported(f"depth topic of type {short_repr(self.data_type, 60)}")
         stream = name.split("/image/")[0]  # /device_D/sensor_S/Depth_I
         sensor = stream.rsplit("/", 1)[0]
         self.metadata_topic = names.get(stream + "/image/metadata", (None,))[0]
@@ -279,20 +294,26 @@ class Rosbag2Reader:
         try:
             width, height = int(described["width"]), int(described["height"])
             fps = int(float(stream["fps"]))
-        except (KeyError, ValueError):
+        except (KeyError, ValueError, OverflowError):
             raise Rosbag2Error("the depth stream's size or frame rate is not recorded") from None
-        if not (0 < width <= MAX_SIDE and 0 < height <= MAX_SIDE and fps > 0):
-            raise Rosbag2Error(f"the depth stream's size or frame rate is impossible ({width}x{height} at {fps} fps)")
+        if not (0 < width <= MAX_SIDE and 0 < height <= MAX_SIDE and width * height <= MAX_PIXELS
+                and 0 < fps <= MAX_FPS):
+            raise Rosbag2Error(f"the depth stream's size or frame rate is impossible ({short_repr(width, 12)}x"
+                               f"{short_repr(height, 12)} at {short_repr(fps, 12)} fps)")
         if stream.get("encoding", "Z16") != "Z16":
-            raise Unsupported(f"depth encoding {stream['encoding']}")
+            raise Unsupported(f"depth encoding {short_repr(stream['encoding'], 40)}")
         units = self._first_text(self.depth_units_topic)  # the option's value: its whole text
         try:
-            depth_scale_m = 0.0 if units is None else float(units)  # 0: refused by the caller
+            # float32, as librealsense keeps its options (0.001 reads back as 0.0010000000475)
+            with np.errstate(over="ignore"):
+                depth_scale_m = 0.0 if units is None else float(np.float32(units))
         except ValueError:
-            raise Rosbag2Error(f"the depth units are not a number ({units[:40]!r})") from None
+            raise Rosbag2Error(f"the depth units are not a number ({short_repr(units, 40)})") from None
+        if not (np.isfinite(depth_scale_m) and depth_scale_m >= 0.0):
+            depth_scale_m = 0.0  # refused by the caller, as a missing one is
         span = self.db.execute("SELECT MIN(timestamp), MAX(timestamp) FROM messages").fetchone()
         # Whole microseconds, as librealsense's playback gives it.
-        duration_s = None if span[0] is None else (span[1] - span[0]) // 1000 / 1e6
+        duration_s = None if span[0] is None else (_time_ns(span[1]) - _time_ns(span[0])) // 1000 / 1e6
         return StreamInfo(width, height, fps, depth_scale_m, duration_s)
 
     def frames(self) -> Iterator[RawFrame]:
@@ -305,6 +326,7 @@ class Rosbag2Reader:
         held: tuple[int, bytes] | None = None  # an image waiting for its metadata (same time, either order)
         meta: tuple[int, dict[str, str]] | None = None
         for topic_id, stored_ns, data in self.db.execute(query, topics):
+            stored_ns = _time_ns(stored_ns)
             if held is not None and held[0] != stored_ns:
                 yield self._frame(held, meta, count)
                 count += 1
@@ -322,7 +344,7 @@ class Rosbag2Reader:
     def _frame(self, held: tuple[int, bytes], meta: tuple[int, dict[str, str]] | None, count: int) -> RawFrame:
         stored_ns, data = held
         pairs = meta[1] if meta is not None and meta[0] == stored_ns else {}
-        stamp_ns, depth = self._decode(bytes(data))
+        stamp_ns, depth = self._decode(_blob(data))
         try:
             number = int(pairs["Frame number"]) if "Frame number" in pairs else count
             timestamp_ms = float(pairs["timestamp"]) if "timestamp" in pairs else stamp_ns / 1e6
@@ -337,5 +359,5 @@ class Rosbag2Reader:
         kind = cdr.string()
         payload = cdr.octets()
         if "compressedDepth" not in kind or not kind.rstrip().endswith("png"):
-            raise Unsupported(f"depth compression {kind!r}")
+            raise Unsupported(f"depth compression {short_repr(kind, 60)}")
         return stamp_ns, decode_depth_png(payload[_COMPRESSED_DEPTH_HEADER:], info.width, info.height)
