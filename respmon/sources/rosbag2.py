@@ -224,36 +224,40 @@ class Rosbag2Reader:
         try:
             # immutable: a finished recording, read without locks or side files (a -wal, a -shm)
             self.db = sqlite3.connect(self.path.resolve().as_uri() + "?mode=ro&immutable=1", uri=True)
-            tables = {name for name, sql in self.db.execute("SELECT name, sql FROM sqlite_master WHERE type = 'table'")
-                      if isinstance(sql, str) and sql.lstrip().upper().startswith("CREATE TABLE")}
-            if not {"topics", "messages"} <= tables:  # a view there could run any query of its maker's
-                raise sqlite3.DatabaseError("no topics and messages tables")
-            topics = self.db.execute("SELECT id, name, type FROM topics").fetchmany(MAX_TOPICS + 1)
-            if len(topics) > MAX_TOPICS:
-                raise Rosbag2Error(f"more than {MAX_TOPICS} topics")
-            if any(not (isinstance(i, int) and isinstance(n, str) and isinstance(t, str)) for i, n, t in topics):
-                raise Rosbag2Error("a topic's id, name or type is not what rosbag2 stores")
         except sqlite3.Error as err:
             raise Rosbag2Error(f"not a valid rosbag2 database ({' '.join(str(err).split())})") from None
         try:
-            self._find_depth(topics)
-            first = self.db.execute("SELECT data FROM messages WHERE topic_id = ? ORDER BY timestamp, id LIMIT 1",
-                                    (self.data_topic,)).fetchone()
-            if first is None:
-                raise Rosbag2Error("no camera stream (no depth images)")
-            self.info = self._stream_info()
-            try:
-                self._decode(_blob(first[0]))  # an unknown encoding is Unsupported now, not at frame 0
-            except Unsupported:
-                raise
-            except Rosbag2Error as err:
-                raise Rosbag2Error(f"frame 0: {err}") from None
+            self._open()
         except sqlite3.Error as err:
             self.db.close()
             raise Rosbag2Error(f"not a valid rosbag2 database ({' '.join(str(err).split())})") from None
         except BaseException:
             self.db.close()
             raise
+
+    def _open(self) -> None:
+        """The depth stream's topics and description, and its first frame decoded."""
+        tables = {name for name, sql in self.db.execute("SELECT name, sql FROM sqlite_master WHERE type = 'table'")
+                  if isinstance(sql, str) and sql.lstrip().upper().startswith("CREATE TABLE")}
+        if not {"topics", "messages"} <= tables:  # a view there could run any query of its maker's
+            raise sqlite3.DatabaseError("no topics and messages tables")
+        topics = self.db.execute("SELECT id, name, type FROM topics").fetchmany(MAX_TOPICS + 1)
+        if len(topics) > MAX_TOPICS:
+            raise Rosbag2Error(f"more than {MAX_TOPICS} topics")
+        if any(not (isinstance(i, int) and isinstance(n, str) and isinstance(t, str)) for i, n, t in topics):
+            raise Rosbag2Error("a topic's id, name or type is not what rosbag2 stores")
+        self._find_depth(topics)
+        first = self.db.execute("SELECT data FROM messages WHERE topic_id = ? ORDER BY timestamp, id LIMIT 1",
+                                (self.data_topic,)).fetchone()
+        if first is None:
+            raise Rosbag2Error("no camera stream (no depth images)")
+        self.info = self._stream_info()
+        try:
+            self._decode(_blob(first[0]))  # an unknown encoding is Unsupported now, not at frame 0
+        except Unsupported:
+            raise
+        except Rosbag2Error as err:
+            raise Rosbag2Error(f"frame 0: {err}") from None
 
     def close(self) -> None:
         self.db.close()
