@@ -59,6 +59,16 @@ def _name(v: Any) -> bool:
     return isinstance(v, str) and len(v) <= MAX_NAME and v.isprintable()
 
 
+_ALERT_ID = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
+
+
+def _alert_id(v: Any) -> bool:
+    # The station acknowledges and judges an alarm at /api/alarms/BED/ID/...: an id must stay one
+    # path segment there, or the alarm could never be acknowledged ("." and ".." are resolved
+    # away by every URL parser, "/" splits the path). respmon sends 32 hex digits.
+    return isinstance(v, str) and _ALERT_ID.fullmatch(v) is not None and v.strip(".") != ""
+
+
 def _one_of(*values: str) -> Check:
     return lambda v: v in values
 
@@ -92,7 +102,7 @@ EVIDENCE: dict[str, Check] = {
 }
 ALERT: dict[str, Check] = {
     "event": _one_of("onset", "update", "clear"),
-    "id": _name,
+    "id": _alert_id,
     "bed": _name,
     "condition": _name,
     "pattern": _or_null(_name),
