@@ -138,6 +138,14 @@ def test_verdict_recorded_on_the_alarm():
                                "at": T0 + 5}
 
 
+def test_alarms_no_one_acknowledged_are_named_for_a_bed_that_would_leave():
+    ward = Ward(["bed-1", "bed-2"], latch="high")
+    ward.alert(alert(bed="bed-2"), T0)
+    assert [a.id for a in ward.unacknowledged(["bed-2"])] == ["a1"] and ward.unacknowledged(["bed-1"]) == []
+    ward.acknowledge("bed-2", "a1", "nurse", T0 + 1)
+    assert ward.unacknowledged(["bed-2"]) == []
+
+
 def test_removed_bed_takes_its_alarms_away():
     ward = Ward(["bed-1", "bed-2"])
     ward.alert(alert(bed="bed-2"), T0)

@@ -207,6 +207,32 @@ def test_reload_adds_a_bed_without_restart(tmp_path):
         bed.close()
 
 
+def test_a_bed_leaves_the_ward_only_once_its_alarms_are_acknowledged(tmp_path, caplog):
+    """Removing a bed takes its alarms off the page: a reload that would take one no nurse has
+    acknowledged is refused (and says so); once acknowledged, the bed goes."""
+    beds = [Bed("bed-1"), Bed("bed-2")]
+    config = write_config(tmp_path, beds)
+    add_user(config)
+    with RunningStation(config) as station:
+        client = Client(station.url)
+        client.login()
+        beds[1].heartbeat()
+        beds[1].alert("onset", alarm_id="b2")
+        wait_for(lambda: shown(client, "b2"), what="bed-2's alarm")
+        write_config(tmp_path, beds[:1])
+        station.call(station.station.reload)
+        assert [b["name"] for b in client.json("GET", "/api/ward")[1]["beds"]] == ["bed-1", "bed-2"]
+        assert shown(client, "b2") is not None
+        assert any("reload refused" in r.getMessage() and "central_apnea on bed-2" in r.getMessage()
+                   for r in caplog.records)
+        assert client.json("POST", "/api/alarms/bed-2/b2/ack", {})[0] == 200
+        station.call(station.station.reload)
+        assert [b["name"] for b in client.json("GET", "/api/ward")[1]["beds"]] == ["bed-1"]
+        assert shown(client, "b2") is None
+    for bed in beds:
+        bed.close()
+
+
 @pytest.mark.parametrize("text,problem", [
     ("station:\n  prot: 1\n", "station.prot: unknown key"),
     ("beds:\n  - {name: b, endpoint: 'tcp://10.0.0.5:1', snapshot_endpoint: 'tcp://10.0.0.5:2', insecure: true}\n",

@@ -310,6 +310,13 @@ class Station:
             return
         old = {b.name: b for b in self.config.beds}
         new = {b.name: b for b in config.beds}
+        # A bed taken off the ward takes its alarms off the page: never one no nurse has seen.
+        unseen = self.ward.unacknowledged([n for n in old if n not in new])
+        if unseen:
+            listed = ", ".join(f"{a.condition} on {a.bed}" for a in unseen[:5]) + (" ..." if len(unseen) > 5 else "")
+            log.error("reload refused, the running config stays: beds removed with alarms not acknowledged (%s); "
+                      "acknowledge them on the ward page, then reload", listed, extra={"event": "config.refused"})
+            return
         changed = [n for n in old if n not in new or vars(old[n]) != vars(new[n])]
         for name in changed:
             await self._stop_link(name)

@@ -132,6 +132,12 @@ class Ward:
             changes.append(Change("bed_removed", {"name": name}))
         return changes
 
+    def unacknowledged(self, beds: list[str]) -> list[Alarm]:
+        """The alarms of these beds that no operator has acknowledged and that are still on the
+        page: on, or latched after they ended."""
+        return [a for (bed, _), a in self.alarms.items()
+                if bed in beds and a.acknowledged_at is None and (a.active or self.latches(a))]
+
     def latches(self, alarm: Alarm) -> bool:
         return alarm.priority == "high" and self.latch != "none" or (
             alarm.priority == "medium" and self.latch == "high_medium")
