@@ -271,7 +271,7 @@ def build_parser() -> argparse.ArgumentParser:
                          help="also run N simulated beds in this process, the config's beds' endpoints "
                               "(keys and a demo operator created when missing)")
     station_commands = station.add_subparsers(dest="station_command", metavar="COMMAND", parser_class=_Parser)
-    user = station_commands.add_parser("user", help="operator accounts (add, list)")
+    user = station_commands.add_parser("user", help="operator accounts (add, list, disable, enable)")
     user_commands = user.add_subparsers(dest="user_command", metavar="ACTION", parser_class=_Parser)
     user_commands.required = True
     user_add = user_commands.add_parser("add", help="add an operator (asks for the password twice)")
@@ -281,6 +281,11 @@ def build_parser() -> argparse.ArgumentParser:
     user_add.add_argument("--config", type=Path, default=None, dest="user_config", metavar="station.yaml")
     user_list = user_commands.add_parser("list", help="the operators")
     user_list.add_argument("--config", type=Path, default=None, dest="user_config", metavar="station.yaml")
+    for action, text in (("disable", "end an operator's access: no login, open pages end within a minute"),
+                         ("enable", "give a disabled operator access again")):
+        switch = user_commands.add_parser(action, help=text)
+        switch.add_argument("name", help="the operator's user name")
+        switch.add_argument("--config", type=Path, default=None, dest="user_config", metavar="station.yaml")
 
     report = commands.add_parser("report", help="a one-page night report of a bed from the station's journal")
     report.add_argument("--bed", required=True, help="the bed's name")

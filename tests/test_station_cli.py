@@ -67,6 +67,20 @@ def test_user_add_refusals_change_nothing(tmp_path, monkeypatch):
     assert run_cli("station", "user", "list", "--config", config)[1].split() == ["nurse"]
 
 
+def test_user_disable_and_enable(tmp_path, monkeypatch):
+    config = config_in(tmp_path)
+    for name in ("nurse", "m.dubois"):
+        monkeypatch.setattr("sys.stdin", _Stdin("a long enough password\n"))
+        assert run_cli("station", "user", "add", name, "--password-stdin", "--config", config)[0] == 0
+    code, out, err = run_cli("station", "user", "disable", "nurse", "--config", config)
+    assert code == 0 and "disabled" in out, err
+    assert run_cli("station", "user", "list", "--config", config)[1].splitlines() == ["m.dubois", "nurse (disabled)"]
+    assert run_cli("station", "user", "enable", "nurse", "--config", config)[0] == 0
+    assert run_cli("station", "user", "list", "--config", config)[1].splitlines() == ["m.dubois", "nurse"]
+    code, out, err = run_cli("station", "user", "disable", "nobody", "--config", config)
+    assert code == 2 and out == "" and err.count("\n") == 1 and "no operator 'nobody'" in err
+
+
 def test_user_add_without_terminal_asks_for_password_stdin(tmp_path, monkeypatch):
     monkeypatch.setattr("sys.stdin", _Stdin(""))
     code, _, err = run_cli("station", "user", "add", "nurse", "--config", config_in(tmp_path))

@@ -250,6 +250,18 @@ def test_a_user_name_is_taken_once(journal):
     assert journal.users() == sorted(["Ann", "ann"])
 
 
+def test_disabling_a_user_ends_their_sessions_only(journal):
+    journal.add_user("ann", "scrypt$1", T0)
+    journal.add_user("bob", "scrypt$2", T0)
+    journal.create_session("h1", "ann", "csrf1", now=T0, expires=T0 + 600)
+    journal.create_session("h2", "bob", "csrf2", now=T0, expires=T0 + 600)
+    assert journal.set_user_disabled("ann", True) and not journal.set_user_disabled("nobody", True)
+    assert journal.user("ann") == ("scrypt$1", True) and journal.session("h1") is None
+    assert journal.session("h2") is not None and not journal.touch_session("h1", T0 + 1, T0 + 601)
+    assert journal.user_states() == [("ann", True), ("bob", False)]
+    assert journal.set_user_disabled("ann", False) and journal.user("ann") == ("scrypt$1", False)
+
+
 def test_sessions_expire(journal):
     journal.create_session("h1", "ann", "csrf1", now=T0, expires=T0 + 600)
     journal.create_session("h2", "bob", "csrf2", now=T0, expires=T0 + 60)

@@ -207,6 +207,27 @@ def test_reload_adds_a_bed_without_restart(tmp_path):
         bed.close()
 
 
+def test_a_disabled_operator_is_out_at_once_and_journaled(tmp_path, monkeypatch):
+    """`respmon station user disable` (another process, the same journal) ends the operator's open
+    page at the station's next keep-alive, and refuses their login; enabled again, they are back."""
+    from respmon.station.app import Sessions
+
+    monkeypatch.setattr(Sessions, "TOUCH_EVERY_S", 0.0)  # every request is a keep-alive: no minute's wait
+    config = write_config(tmp_path, [])
+    add_user(config)
+    with RunningStation(config) as station:
+        client = Client(station.url)
+        assert client.login() == 303 and client.json("GET", "/api/ward")[0] == 200
+        assert main(["station", "user", "disable", "nurse", "--config", str(config)]) == 0
+        assert client.json("GET", "/api/ward")[0] == 401
+        assert Client(station.url).login() == 401
+        assert main(["station", "user", "enable", "nurse", "--config", str(config)]) == 0
+        assert Client(station.url).login() == 303
+    assert [(a[0], a[1].startswith("console:"), json.loads(a[4])) for a in actions(tmp_path)
+            if a[0].startswith("user_")] == [("user_disabled", True, {"user": "nurse"}),
+                                             ("user_enabled", True, {"user": "nurse"})]
+
+
 def test_a_bed_leaves_the_ward_only_once_its_alarms_are_acknowledged(tmp_path, caplog):
     """Removing a bed takes its alarms off the page: a reload that would take one no nurse has
     acknowledged is refused (and says so); once acknowledged, the bed goes."""

@@ -94,9 +94,14 @@ class Sessions:
             session.last_seen_wall = now
             session.expires_wall = self._expiry(session.created_wall, now)
             try:
-                await self.station.db(self.station.journal.touch_session, token_hash, now, session.expires_wall)
+                known = await self.station.db(self.station.journal.touch_session, token_hash, now,
+                                              session.expires_wall)
             except Exception as exc:  # the journal is down: the session held here stays good
                 self.station._journal_failed("keeping a session alive", exc)
+            else:
+                if not known:  # ended elsewhere (`respmon station user disable`): not held here either
+                    self.cache.pop(token_hash, None)
+                    return None
         return session
 
     async def delete(self, token_hash: str) -> None:

@@ -1,4 +1,5 @@
-"""`respmon station [user add|list]` and `respmon report`: thin edges over the station's library."""
+"""`respmon station [user add|list|disable|enable]` and `respmon report`: thin edges over the
+station's library."""
 
 from __future__ import annotations
 
@@ -59,15 +60,33 @@ def user_add(args) -> int:
 def user_list(args) -> int:
     _, journal = _open(args.user_config)
     try:
-        for name in journal.users():
-            print(name)
+        for name, disabled in journal.user_states():
+            print(f"{name} (disabled)" if disabled else name)
     finally:
         journal.close()
     return 0
 
 
+def user_disable(args, disabled: bool) -> int:
+    """An operator who leaves (or whose password may be known) loses access at once: no new login,
+    and every open page of theirs ends within a minute (the station's next keep-alive)."""
+    config, journal = _open(args.user_config)
+    try:
+        if not journal.set_user_disabled(args.name, disabled):
+            raise UsageError(f"no operator {short_repr(args.name, 64)} in the journal: nothing changed")
+        journal.record_action(time.time(), f"console:{os.environ.get('USER', 'unknown')}",
+                              "user_disabled" if disabled else "user_enabled", None, None, {"user": args.name})
+    finally:
+        journal.close()
+    print(f"operator {args.name} {'disabled (sessions ended)' if disabled else 'enabled'} "
+          f"in the journal of station {config.station.name}")
+    return 0
+
+
 def run(args) -> int:
     if getattr(args, "station_command", None) == "user":
+        if args.user_command in ("disable", "enable"):
+            return user_disable(args, args.user_command == "disable")
         return user_add(args) if args.user_command == "add" else user_list(args)
     if args.demo is not None:
         from respmon.station.demo import run_demo

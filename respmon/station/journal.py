@@ -390,7 +390,7 @@ class Journal:
     def record_action(self, at_wall: float, operator: str | None, action: str, bed: str | None = None,
                       alarm_id: str | None = None, detail: dict | None = None) -> int:
         """Record what an operator did (login, login_failed, logout, acknowledge, verdict,
-        user_added); its id."""
+        user_added, user_disabled, user_enabled); its id."""
         text = None if detail is None else json.dumps(detail, separators=(",", ":"), default=str)
         with self._tx(f"recording the action {short_text(str(action), 40)}") as cur:
             return int(cur.execute(
@@ -494,6 +494,23 @@ class Journal:
     def users(self) -> list[str]:
         with self._tx("reading the users", write=False) as cur:
             return [name for (name,) in cur.execute("SELECT name FROM users ORDER BY name").fetchall()]
+
+    def user_states(self) -> list[tuple[str, bool]]:
+        """(name, disabled) of every operator, by name."""
+        with self._tx("reading the users", write=False) as cur:
+            return [(name, bool(disabled)) for name, disabled in
+                    cur.execute("SELECT name, disabled FROM users ORDER BY name").fetchall()]
+
+    def set_user_disabled(self, name: str, disabled: bool) -> bool:
+        """Disable (or enable again) an operator; False if there is none of that name. Disabling
+        also ends the operator's sessions: a running station drops them at their next keep-alive."""
+        with self._tx("disabling a user" if disabled else "enabling a user") as cur:
+            cur.execute("UPDATE users SET disabled = ? WHERE name = ?", (bool(disabled), name))
+            if cur.rowcount != 1:
+                return False
+            if disabled:
+                cur.execute("DELETE FROM sessions WHERE operator = ?", (name,))
+            return True
 
     # -- sessions -------------------------------------------------------------------------------------
     def create_session(self, token_hash: str, operator: str, csrf: str, now: float, expires: float) -> None:
