@@ -101,8 +101,9 @@ def shown(client: Client, alarm_id: str):
     return next((a for a in ward["alarms"] if a["id"] == alarm_id), None)
 
 
-def login_form(base: str, user: str, password: str, source: str = "127.0.0.1") -> int:
-    """A whole browser login (GET the form, POST it) from the given loopback address."""
+def login_form(base: str, user: str, password: str, source: str = "127.0.0.1", forwarded_for: str | None = None) -> int:
+    """A whole browser login (GET the form, POST it) from the given loopback address (with an
+    X-Forwarded-For header, as a reverse proxy sends, if given)."""
     host, port = base.split("//")[1].rstrip("/").rsplit(":", 1)
     conn = http.client.HTTPConnection(host, int(port), timeout=30, source_address=(source, 0))
     try:
@@ -112,7 +113,10 @@ def login_form(base: str, user: str, password: str, source: str = "127.0.0.1") -
         cookie = response.getheader("Set-Cookie").split(";")[0]
         token = re.search(rb'name="csrf" value="([^"]+)"', page).group(1).decode()
         body = urllib.parse.urlencode({"username": user, "password": password, "csrf": token})
-        conn.request("POST", "/login", body, {"Content-Type": "application/x-www-form-urlencoded", "Cookie": cookie})
+        headers = {"Content-Type": "application/x-www-form-urlencoded", "Cookie": cookie}
+        if forwarded_for is not None:
+            headers["X-Forwarded-For"] = forwarded_for
+        conn.request("POST", "/login", body, headers)
         response = conn.getresponse()
         response.read()
         return response.status
@@ -335,6 +339,23 @@ def test_a_guesser_cannot_lock_the_nurses_out(ward):
         assert login_form(station.url, "nurse", "not the password", source="127.0.0.2") == 401
     assert login_form(station.url, "nurse", PASSWORD, source="127.0.0.2") == 429
     assert login_form(station.url, "nurse", PASSWORD, source="127.0.0.1") == 303
+
+
+def test_behind_the_trusted_proxy_the_limit_is_per_client_and_elsewhere_the_header_is_ignored(ward, monkeypatch):
+    """Behind a reverse proxy every request comes from the proxy's address: the limit per address
+    was one for the whole ward again. From station.trusted_proxy, the last X-Forwarded-For entry
+    (what the proxy appends) is the client; from anyone else the header counts for nothing."""
+    station, _, _ = ward
+    limit = station.station.config.sessions.login_failures_per_min
+    monkeypatch.setattr(station.station.config.station, "trusted_proxy", "127.0.0.2")
+    for _ in range(limit):  # a guesser behind the proxy, who also forges an address of their own
+        assert login_form(station.url, "nurse", "wrong", source="127.0.0.2", forwarded_for="10.1.1.1, 10.0.0.9") == 401
+    assert login_form(station.url, "nurse", PASSWORD, source="127.0.0.2", forwarded_for="10.1.1.2, 10.0.0.9") == 429
+    assert login_form(station.url, "nurse", PASSWORD, source="127.0.0.2", forwarded_for="10.0.0.8") == 303
+    # not from the proxy: the header does not move the limit off the real address
+    for _ in range(limit):
+        assert login_form(station.url, "nurse", "wrong", source="127.0.0.3", forwarded_for="10.0.0.7") == 401
+    assert login_form(station.url, "nurse", PASSWORD, source="127.0.0.3", forwarded_for="10.0.0.6") == 429
 
 
 def test_parallel_guesses_cannot_slip_under_the_limit(ward):
@@ -596,3 +617,26 @@ def test_hostile_texts_stay_text_in_the_page(ward):
     finally:
         driver.quit()
 
+
+
+@pytest.mark.parametrize("peer, header, trusted, expected", [
+    ("127.0.0.1", "10.0.0.5", "", "127.0.0.1"),  # no proxy configured: the header is not believed
+    ("127.0.0.1", "10.0.0.5", "127.0.0.1", "10.0.0.5"),
+    ("::ffff:127.0.0.1", "10.0.0.5", "127.0.0.1", "10.0.0.5"),  # a dual-stack listener's peer
+    ("127.0.0.1", "1.2.3.4, 10.0.0.5", "127.0.0.1", "10.0.0.5"),  # the proxy's own entry is the last
+    ("127.0.0.1", "not an address", "127.0.0.1", "127.0.0.1"),
+    ("127.0.0.1", None, "127.0.0.1", "127.0.0.1"),
+    ("10.9.9.9", "10.0.0.5", "127.0.0.1", "10.9.9.9"),  # not from the proxy
+])
+def test_client_address(peer, header, trusted, expected):
+    from unittest import mock
+
+    from aiohttp.test_utils import make_mocked_request
+
+    from respmon.station.web import client_address
+
+    transport = mock.Mock()
+    transport.get_extra_info.side_effect = lambda name, default=None: (peer, 1234) if name == "peername" else default
+    request = make_mocked_request("POST", "/login", headers={} if header is None else {"X-Forwarded-For": header},
+                                  transport=transport)
+    assert client_address(request, trusted) == expected

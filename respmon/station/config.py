@@ -19,13 +19,20 @@ BED = {
 }
 
 
-def _check_host(value: str) -> None:
-    if value == "localhost":
-        return
-    try:
-        ipaddress.ip_address(value)
-    except ValueError:
-        raise ValueError(f"must be an IP address (127.0.0.1, ::1, 0.0.0.0) or localhost, got {value!r}") from None
+def _address_or(word: str, message: str):
+    """A check: an IP address, or the one word given."""
+    def check(value: str) -> None:
+        if value == word:
+            return
+        try:
+            ipaddress.ip_address(value)
+        except ValueError:
+            raise ValueError(f"{message}, got {value!r}") from None
+    return check
+
+
+_check_host = _address_or("localhost", "must be an IP address (127.0.0.1, ::1, 0.0.0.0) or localhost")
+_check_proxy = _address_or("", "must be the reverse proxy's IP address (127.0.0.1) or empty")
 
 
 def _check_url(value: str) -> None:
@@ -45,6 +52,7 @@ SCHEMA = {
         "heartbeat_timeout_s": Setting(float, 5.0, minimum=1.0, maximum=600.0),
         "snapshot_timeout_s": Setting(float, 2.0, minimum=0.2, maximum=60.0),
         "max_browsers": Setting(int, 64, minimum=1, maximum=10_000),
+        "trusted_proxy": Setting(str, "", check=_check_proxy),
     },
     "beds": Records(BED, min_items=0, max_items=256, unique="name"),
     "keys": {

@@ -9,6 +9,7 @@ An operator action is answered 200 only once it is in the journal.
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import itertools
 import json
 import logging
@@ -84,6 +85,32 @@ def _json(data, status: int = 200) -> web.Response:
 def _error(status: int, text: str) -> web.Response:
     return _json({"error": text}, status=status)
 
+
+def client_address(request: web.Request, trusted_proxy: str) -> str:
+    """The address a request came from: the peer's, or, when the peer is the trusted reverse proxy,
+    the one it saw (the last X-Forwarded-For entry, which it appends). Behind a proxy every peer is
+    the proxy: without this, the failed-login limit per address would be one for the whole station
+    again. Anyone else's X-Forwarded-For is not believed (it would dodge the limit)."""
+    peer = request.remote or "?"
+    if not trusted_proxy or not _same_address(peer, trusted_proxy):
+        return peer
+    forwarded = request.headers.get("X-Forwarded-For", "")[-200:].rsplit(",", 1)[-1].strip()
+    try:
+        return str(ipaddress.ip_address(forwarded))
+    except ValueError:
+        return peer
+
+
+def _same_address(a: str, b: str) -> bool:
+    """Equal addresses, an IPv4 one and its IPv6-mapped form (a dual-stack listener) alike."""
+    def plain(text: str):
+        address = ipaddress.ip_address(text)
+        return getattr(address, "ipv4_mapped", None) or address
+
+    try:
+        return plain(a) == plain(b)
+    except ValueError:
+        return False
 
 class _Unavailable(Exception):
     """The journal cannot tell whether a session is good (it is down)."""
@@ -278,7 +305,7 @@ class WebApp:
         # Failed logins are limited per client address (one that guesses cannot lock every nurse
         # out of the station), and an attempt counts from its start (guesses sent in parallel cannot
         # all slip under the limit before the first of them fails).
-        now, source = time.time(), request.remote or "?"
+        now, source = time.time(), client_address(request, self.station.config.station.trusted_proxy)
         recent = self.failed_logins.setdefault(source, [])
         recent[:] = [t for t in recent if now - t < 60.0]
         if len(recent) >= self.station.config.sessions.login_failures_per_min:
