@@ -15,20 +15,7 @@ from respmon.sim import db3_writer, rs_writer
 from respmon.sim.scene import BedScene
 from respmon.sources import recording
 from respmon.sources.rosbag2 import string_message
-
-
-def _random_frames(width: int, height: int, n: int, seed: int) -> list[np.ndarray]:
-    rng = np.random.default_rng(seed)
-    frames = [rng.integers(0, 65536, size=(height, width), dtype=np.uint16) for _ in range(n)]
-    for frame in frames:
-        frame[rng.random(frame.shape) < 0.2] = 0
-        frame[0, :2] = (0, 65535)
-    return frames
-
-
-def _librealsense(path: Path):
-    playback = recording._Playback(path)
-    return recording._info(playback), list(recording._frames(playback))
+from tests.test_rosbag2 import _librealsense, _random_frames
 
 
 @pytest.mark.parametrize("width, height, fps, units", [(64, 48, 6, 0.001), (424, 240, 15, 0.001),

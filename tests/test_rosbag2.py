@@ -20,6 +20,17 @@ from respmon.sources import recording, rosbag2
 from respmon.sources.recording import RecordingError, open_depth_recording, read_depth_recording
 
 
+def _random_frames(width: int, height: int, n: int, seed: int) -> list[np.ndarray]:
+    """Depths over the whole uint16 range, a fifth of them 0 (no depth), and 0, 65535 and 256 in
+    the first row: where a byte-order slip would show."""
+    rng = np.random.default_rng(seed)
+    frames = [rng.integers(0, 65536, size=(height, width), dtype=np.uint16) for _ in range(n)]
+    for frame in frames:
+        frame[rng.random(frame.shape) < 0.2] = 0
+        frame[0, :3] = (0, 65535, 256)
+    return frames
+
+
 def _librealsense(path):
     """The recording as librealsense's playback gives it (respmon's reader before this one)."""
     playback = recording._Playback(path)
@@ -32,11 +43,7 @@ def _intrinsics(width: int, height: int) -> Intrinsics:
 
 @pytest.mark.parametrize("width, height, fps, n", [(64, 48, 6, 7), (212, 120, 15, 12), (424, 240, 30, 5)])
 def test_every_frame_number_timestamp_and_depth_equal_librealsenses(tmp_path, width, height, fps, n):
-    rng = np.random.default_rng(width + fps)
-    frames = [rng.integers(0, 65536, size=(height, width), dtype=np.uint16) for _ in range(n)]
-    for frame in frames:  # no depth, and the largest depth, where a byte-order slip would show
-        frame[rng.random(frame.shape) < 0.2] = 0
-        frame[0, :3] = (0, 65535, 256)
+    frames = _random_frames(width, height, n, seed=width + fps)
     path = tmp_path / "random.db3"
     write_depth_recording(path, frames, _intrinsics(width, height), fps)
     theirs_info, theirs = _librealsense(path)

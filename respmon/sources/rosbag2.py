@@ -174,7 +174,7 @@ def _unfilter_rows(raw: bytes, height: int, row_bytes: int) -> np.ndarray:
 
 def decode_depth_png(png: memoryview | bytes, width: int, height: int) -> np.ndarray:
     """A 16-bit greyscale, non-interlaced PNG of the stream's size to uint16 (height, width)."""
-    png = bytes(png)
+    png = memoryview(png)  # read where it lies: the chunks are sliced, not copied
     if png[:8] != _PNG_SIGNATURE:
         raise Rosbag2Error("a compressed depth image is not a PNG")
     pos = 8
@@ -207,7 +207,7 @@ def decode_depth_png(png: memoryview | bytes, width: int, height: int) -> np.nda
     try:
         # One byte more than the image holds, never more: a stream that has it is too long (or a
         # bomb); one that stops short of its end (and its checksum) is cut.
-        raw = inflater.decompress(b"".join(idat), expected + 1)
+        raw = inflater.decompress(idat[0] if len(idat) == 1 else b"".join(idat), expected + 1)
     except _INFLATE_ERRORS as err:
         raise Rosbag2Error(f"a depth image does not decompress ({err})") from None
     if len(raw) != expected or not inflater.eof:
@@ -247,13 +247,12 @@ class Rosbag2Reader:
         if any(not (isinstance(i, int) and isinstance(n, str) and isinstance(t, str)) for i, n, t in topics):
             raise Rosbag2Error("a topic's id, name or type is not what rosbag2 stores")
         self._find_depth(topics)
-        first = self.db.execute("SELECT data FROM messages WHERE topic_id = ? ORDER BY timestamp, id LIMIT 1",
-                                (self.data_topic,)).fetchone()
+        first = self._first_data(self.data_topic)
         if first is None:
             raise Rosbag2Error("no camera stream (no depth images)")
         self.info = self._stream_info()
         try:
-            self._decode(_blob(first[0]))  # an unknown encoding is Unsupported now, not at frame 0
+            self._decode(first)  # an unknown encoding is Unsupported now, not at frame 0
         except Unsupported:
             raise
         except Rosbag2Error as err:
@@ -281,12 +280,17 @@ class Rosbag2Reader:
         self.camera_info_topic = names.get(stream + "/camera_info", (None,))[0]
         self.depth_units_topic = names.get(sensor + "/option/Depth_Units/value", (None,))[0]
 
-    def _first_text(self, topic: int | None) -> str | None:
+    def _first_data(self, topic: int | None) -> bytes | None:
+        """The data of the topic's first message; None if it has none."""
         if topic is None:
             return None
         row = self.db.execute("SELECT data FROM messages WHERE topic_id = ? ORDER BY timestamp, id LIMIT 1",
                               (topic,)).fetchone()
-        return None if row is None else string_message(row[0])
+        return None if row is None else _blob(row[0])
+
+    def _first_text(self, topic: int | None) -> str | None:
+        data = self._first_data(topic)
+        return None if data is None else string_message(data)
 
     def _first_string(self, topic: int | None) -> dict[str, str]:
         text = self._first_text(topic)
